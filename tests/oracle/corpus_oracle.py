@@ -1,0 +1,305 @@
+#!/usr/bin/python3
+"""corpus_oracle.py: every corpus file against EXPECTED.json, format-agnostic.
+
+For every file listed in $MFS_SHARED/corpus/EXPECTED.json this runs the
+no-mount lister (`$MODELFS ls -R FILE`, `$MODELFS cat FILE PATH`, which print
+what a mount shows) and checks:
+
+  * the file opens, or modelfs says no reader claims its format: such a file
+    is "not yet supported" (skipped), unless it is in MUST_OPEN below, where
+    that is a failure (a regression that makes a file stop opening);
+  * every expected tensor is found: tensors/<name>, else raw/<name> (each
+    "/"-separated component escaped as LAYOUT.md says), else a tensor dir
+    anywhere whose path ends with the escaped name; "." is the file's only
+    tensor. Its `dtype`, `shape` and the sha256 of its `data` equal
+    EXPECTED's (EXPECTED hashes C-order little-endian bytes, so a stored
+    big-endian '>i4' is expected as int32 with little-endian data);
+  * `summary` has one line per tensor dir under tensors/;
+  * every SHA256SUMS line's hash equals the sha256 of that tensors/ data,
+    and SHA256SUMS covers every tensor dir under tensors/.
+
+A crash (signal), a hang (timeout) or a failing command on a file that opened
+is a failure. Prints one row per file and ends with
+"N passed, N failed, N skipped"; exits 1 when anything failed, 77 when the
+corpus is absent.
+
+Env: MODELFS (binary), MFS_SHARED (folder holding corpus/), MFS_ORACLE_ONLY
+(optional substring: only files whose path contains it), MFS_ORACLE_JOBS.
+"""
+import concurrent.futures
+import hashlib
+import json
+import os
+import re
+import subprocess
+import sys
+
+# Files that must open (their readers exist). Add a reader's corpus files
+# here when it lands, so a regression that stops them opening fails.
+MUST_OPEN = [
+    "generated/safetensors/small_mixed.safetensors",
+    "generated/hf/tiny-gpt2/model.safetensors",
+    "public/safetensors/safetensors_samples_overall/overall.safetensors",
+    "generated/numpy/fortran_order.npy",
+    "generated/numpy/weights.npz",
+    "generated/numpy/weights_compressed.npz",
+    "generated/pytorch/dtype_zoo_expected.npz",
+]
+
+# What modelfs prints when no reader claims a file (src/core/model.c).
+NO_READER = re.compile(r"no reader|unknown format|not a known model format|"
+                       r"unrecognized format|unsupported format|no format", re.I)
+
+TIMEOUT = 120  # seconds for one modelfs command (ASan builds are slow)
+MODELFS = os.environ.get("MODELFS", "")
+SHARED = os.environ.get("MFS_SHARED", os.path.join(os.path.dirname(__file__), "../../../shared"))
+CORPUS = os.path.join(SHARED, "corpus")
+
+
+class Failure(Exception):
+    pass
+
+
+def run(args, what):
+    """Runs modelfs with @args; returns (returncode, stdout bytes, stderr
+    text). Raises Failure on a timeout or a crash (killed by a signal)."""
+    try:
+        p = subprocess.run([MODELFS] + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           timeout=TIMEOUT)
+    except subprocess.TimeoutExpired:
+        raise Failure(f"{what}: hung (> {TIMEOUT} s)")
+    err = p.stderr.decode("utf-8", "replace").strip()
+    if p.returncode < 0 or p.returncode >= 128:
+        raise Failure(f"{what}: crashed (status {p.returncode}): {err[-300:]}")
+    return p.returncode, p.stdout, err
+
+
+def escape(component):
+    """LAYOUT.md escaping of one path component (src/core/name.c): "" ->
+    %00, "." -> %2E, ".." -> %2E%2E, '%' and control bytes -> %XX."""
+    if component == "":
+        return "%00"
+    if component == ".":
+        return "%2E"
+    if component == "..":
+        return "%2E%2E"
+    out = bytearray()
+    for b in component.encode("utf-8"):
+        if b == 0x25 or b < 0x20 or b == 0x7F:
+            out += b"%%%02X" % b
+        else:
+            out.append(b)
+    return out.decode("utf-8")
+
+
+def escape_name(name):
+    return "/".join(escape(c) for c in name.split("/"))
+
+
+def parse_ls_r(text):
+    """Parses `modelfs ls -R` output into the set of entry paths (relative,
+    "/"-joined, no leading "/"). Accepts coreutils style ("dir:" headers
+    followed by the dir's entries, blank lines between) and one path per
+    line."""
+    lines = text.split("\n")
+    paths = set()
+    if lines and lines[0].endswith(":"):
+        cur, after_blank = "", True
+        for ln in lines:
+            if ln == "":
+                after_blank = True
+                continue
+            if after_blank and ln.endswith(":"):  # "dir:" header
+                d = ln[:-1]
+                for pre in ("./", "/"):
+                    if d.startswith(pre):
+                        d = d[len(pre):]
+                cur = "" if d in (".", "/", "") else d
+            else:
+                paths.add(f"{cur}/{ln}" if cur else ln)
+            after_blank = False
+    else:
+        for ln in lines:
+            ln = ln.strip()
+            if not ln:
+                continue
+            for pre in ("./", "/"):
+                if ln.startswith(pre):
+                    ln = ln[len(pre):]
+            paths.add(ln)
+            parts = ln.split("/")
+            for i in range(1, len(parts)):
+                paths.add("/".join(parts[:i]))
+    return paths
+
+
+def tensor_dirs(paths):
+    """Dirs holding dtype, shape and data: the tensor dirs."""
+    return sorted(p.rsplit("/", 1)[0] for p in paths
+                  if p.endswith("/data") and p[:-5] + "/dtype" in paths
+                  and p[:-5] + "/shape" in paths)
+
+
+def norm_dtype(d):
+    """EXPECTED dtype -> the name modelfs shows ('>i4' -> 'int32')."""
+    if d[:1] in "<>|=" and len(d) > 1:
+        import numpy as np
+        return np.dtype(d).newbyteorder("=").name
+    return d
+
+
+class Model:
+    """One corpus file seen through `modelfs cat`, with a cache of data
+    hashes (each tensor's data is read at most once)."""
+
+    def __init__(self, path):
+        self.path = path
+        self.hashes = {}
+
+    def cat(self, p):
+        rc, out, err = run(["cat", self.path, p], f"cat {p}")
+        if rc != 0:
+            raise Failure(f"cat {p}: exit {rc}: {err[:200]}")
+        return out
+
+    def text(self, p):
+        return self.cat(p).decode("utf-8", "replace")
+
+    def sha(self, tdir):
+        if tdir not in self.hashes:
+            self.hashes[tdir] = hashlib.sha256(self.cat(tdir + "/data")).hexdigest()
+        return self.hashes[tdir]
+
+    def check_tensor(self, tdir, exp):
+        """None when tensor dir @tdir matches [dtype, shape, sha], else why not."""
+        dtype = self.text(tdir + "/dtype").strip()
+        if dtype != norm_dtype(exp[0]):
+            return f"{tdir}: dtype {dtype}, expected {norm_dtype(exp[0])}"
+        shape_txt = self.text(tdir + "/shape").strip()
+        try:
+            shape = json.loads(shape_txt)
+        except ValueError:
+            return f"{tdir}: shape {shape_txt!r} is not a list"
+        if shape != list(exp[1]):
+            return f"{tdir}: shape {shape}, expected {exp[1]}"
+        if self.sha(tdir) != exp[2]:
+            return f"{tdir}: data sha256 {self.sha(tdir)[:16]}..., expected {exp[2][:16]}..."
+        return None
+
+
+def find_candidates(name, paths, tdirs):
+    """Tensor dirs that may hold EXPECTED tensor @name, in priority order, and
+    whether the first is authoritative (tensors/<name> or raw/<name>: it must
+    match; a suffix match elsewhere is only one guess among several)."""
+    if name == ".":
+        model = [t for t in tdirs if t.startswith("tensors/")]
+        pool = model if model else tdirs
+        return (pool, True) if len(pool) == 1 else ([], True)
+    esc = escape_name(name)
+    for top in ("tensors", "raw"):
+        if f"{top}/{esc}/data" in paths and f"{top}/{esc}" in tdirs:
+            return [f"{top}/{esc}"], True
+    suffix = [t for t in tdirs if t.endswith("/" + esc)]
+    return sorted(suffix, key=len), False
+
+
+def check_file(rel, expected):
+    """Returns (status, format, detail): status PASS / FAIL / SKIP."""
+    path = os.path.join(CORPUS, rel)
+    tens = expected.get("tensors") if isinstance(expected, dict) else None
+    oracle = {k: v for k, v in (tens or {}).items() if isinstance(v, list) and len(v) == 3}
+    if not os.path.exists(path):
+        return "FAIL", "-", "file missing from the corpus"
+    try:
+        rc, out, err = run(["ls", "-R", path], "ls -R")
+        if rc != 0:
+            line = err.splitlines()[-1] if err else f"exit {rc}, no message"
+            if NO_READER.search(err) and rel not in MUST_OPEN:
+                return "SKIP", "-", "not yet supported: " + line[:160]
+            return "FAIL", "-", ("must open, but: " if rel in MUST_OPEN else "does not open: ") + line[:200]
+        paths = parse_ls_r(out.decode("utf-8", "surrogateescape"))
+        m = Model(path)
+        fmt = m.text("format").strip()
+        tdirs = tensor_dirs(paths)
+        problems = []
+
+        for name, exp in oracle.items():
+            cands, strict = find_candidates(name, paths, tdirs)
+            if not cands:
+                problems.append(f"tensor {name!r} not found (looked for tensors/{escape_name(name)}"
+                                f", raw/{escape_name(name)} and */{escape_name(name)})")
+                continue
+            whys = []
+            for c in (cands[:1] if strict else cands):
+                why = m.check_tensor(c, exp)
+                if why is None:
+                    break
+                whys.append(why)
+            else:
+                problems.append(whys[0])
+
+        model_tdirs = [t for t in tdirs if t.startswith("tensors/")]
+        summary = [ln for ln in m.text("summary").split("\n") if ln.strip()]
+        if len(summary) != len(model_tdirs):
+            problems.append(f"summary has {len(summary)} lines for {len(model_tdirs)} tensors/ dirs")
+        sums = m.text("SHA256SUMS").split("\n")
+        listed = set()
+        for ln in sums:
+            if not ln.strip():
+                continue
+            mt = re.match(r"^(\\?)([0-9a-f]{64}) [ *](.*)$", ln)
+            if not mt:
+                problems.append(f"SHA256SUMS line not in sha256sum format: {ln[:80]!r}")
+                continue
+            fname = mt.group(3)
+            if mt.group(1):  # sha256sum escapes '\\' and '\n' in names
+                fname = fname.replace("\\n", "\n").replace("\\\\", "\\")
+            if not fname.endswith("/data"):
+                problems.append(f"SHA256SUMS names {fname!r}, not a tensor's data")
+                continue
+            tdir = "tensors/" + fname[:-5]
+            listed.add(tdir)
+            if m.sha(tdir) != mt.group(2):
+                problems.append(f"SHA256SUMS: {fname} hash differs from its data")
+        missing = set(model_tdirs) - listed
+        if missing:
+            problems.append(f"SHA256SUMS misses {len(missing)} tensors, e.g. {sorted(missing)[0]}")
+    except Failure as f:
+        return "FAIL", "-", str(f)
+    if problems:
+        more = f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""
+        return "FAIL", fmt, problems[0] + more
+    what = f"{len(oracle)} tensors match" if oracle else "opens (no oracle: EXPECTED lists no tensors)"
+    return "PASS", fmt, f"{what}; {len(model_tdirs)} in tensors/"
+
+
+def main():
+    exp_path = os.path.join(CORPUS, "EXPECTED.json")
+    if not os.path.exists(exp_path):
+        print(f"skipped: no corpus at {CORPUS} (EXPECTED.json missing; set MFS_SHARED)")
+        return 77
+    if not MODELFS or not os.access(MODELFS, os.X_OK):
+        print(f"corpus_oracle: MODELFS={MODELFS!r} is not an executable")
+        return 1
+    with open(exp_path) as f:
+        expected = json.load(f)
+    only = os.environ.get("MFS_ORACLE_ONLY", "")
+    rels = sorted(r for r in expected if only in r)
+    for r in MUST_OPEN:
+        if r not in expected:
+            print(f"corpus_oracle: MUST_OPEN names {r}, which EXPECTED.json does not list")
+            return 1
+    jobs = int(os.environ.get("MFS_ORACLE_JOBS", "2"))
+    with concurrent.futures.ThreadPoolExecutor(jobs) as ex:
+        results = list(ex.map(lambda r: check_file(r, expected[r]), rels))
+    width = max((len(r) for r in rels), default=10)
+    counts = {"PASS": 0, "FAIL": 0, "SKIP": 0}
+    for rel, (st, fmt, detail) in zip(rels, results):
+        counts[st] += 1
+        print(f"{st}  {rel:<{width}}  {fmt:<18}  {detail}")
+    print(f"{counts['PASS']} passed, {counts['FAIL']} failed, {counts['SKIP']} skipped")
+    return 1 if counts["FAIL"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
