@@ -13,53 +13,28 @@
 #     tensors; the tensors/ trees of the same weights in different formats
 #     are equal (info.json aside, which says where bytes live).
 # A file that no reader claims yet is skipped unless MUST_MOUNT lists it.
-# Every command touching a mount runs under `timeout`; a trap unmounts.
+# Every command touching a mount runs under `timeout` (common.inc's T); the
+# common.inc trap unmounts and stops the daemons.
 # Ends with "N passed, N failed"; exit 1 on a failure, 77 without FUSE.
-set -u
 here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=common.inc
+. "$here/common.inc"    # skips without FUSE; WORK, T, trap that unmounts
 src=${MFS_SRC_DIR:-$(cd "$here/../.." && pwd)}
-PYTHON=${PYTHON:-/usr/bin/python3}
-: "${MODELFS:?set MODELFS to the modelfs binary}"
 ex=$src/mnt-examples
 MUST_MOUNT=" mlp.safetensors mlp_finetuned.safetensors weights.npz weights_compressed.npz array.npy array_fortran_be.npy "
-T="timeout 30"
-
-if [ ! -e /dev/fuse ] || ! command -v fusermount3 >/dev/null 2>&1; then
-  echo "skipped: no FUSE here (/dev/fuse or fusermount3 missing)"
-  exit 77
-fi
-
-work=$(mktemp -d "${TMPDIR:-/tmp}/mfs-examples.XXXXXX")
-mounts=()
-cleanup() {
-  for m in "${mounts[@]}"; do
-    if mountpoint -q "$m" 2>/dev/null; then
-      timeout 10 fusermount3 -u "$m" 2>/dev/null || timeout 10 fusermount3 -uz "$m" 2>/dev/null
-    fi
-  done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
 
 npass=0 nfail=0 nskip=0
 ok()   { echo "ok    $*"; npass=$((npass + 1)); }
-fail() { echo "FAIL  $*"; nfail=$((nfail + 1)); }
+bad()  { echo "FAIL  $*"; nfail=$((nfail + 1)); }
 
-# mount_model FILE NAME: mounts FILE on $work/NAME; prints nothing.
-# Returns 0 when mounted, 2 when no reader claims the file, 1 otherwise
-# (the error is in $work/NAME.err).
+# mount_model FILE NAME: mounts FILE on $WORK/NAME (daemon in the
+# foreground, tracked by pid for the cleanup trap). Returns 0 when mounted,
+# 2 when no reader claims the file, 1 otherwise (error in $WORK/NAME.err).
 mount_model() {
-  local m=$work/$2
-  mkdir -p "$m"
-  if ! $T "$MODELFS" "$1" "$m" 2>"$work/$2.err"; then
-    grep -qiE 'no reader|unknown format|not a known model format|unrecognized format|unsupported format' \
-      "$work/$2.err" && return 2
-    return 1
-  fi
-  mounts+=("$m")
-  for _ in $(seq 50); do mountpoint -q "$m" && return 0; sleep 0.1; done
-  echo "not a mount point after 5 s" >>"$work/$2.err"
+  local m=$WORK/$2
+  mfs_newdir "$2" >/dev/null   # not in $(...): it registers the mount point
+  mfs_mount_fg "$1" "$m" "$WORK/$2.err" 2>/dev/null && return 0
+  grep -qi 'no reader' "$WORK/$2.err" && return 2
   return 1
 }
 
@@ -160,78 +135,76 @@ sys.exit(1 if bad else 0)
 PY
 }
 
-mounted=()
 for f in "$ex"/*; do
   b=$(basename "$f")
   case $b in *.py|*.md) continue ;; esac
   mount_model "$f" "$b"
   case $? in
     0) ;;
-    2) if [[ $MUST_MOUNT == *" $b "* ]]; then fail "$b: must mount: $(head -c 300 "$work/$b.err")"
-       else echo "skip  $b: not yet supported ($(head -n 1 "$work/$b.err"))"; nskip=$((nskip + 1)); fi
+    2) if [[ $MUST_MOUNT == *" $b "* ]]; then bad "$b: must mount: $(head -c 300 "$WORK/$b.err")"
+       else echo "skip  $b: not yet supported ($(head -n 1 "$WORK/$b.err"))"; nskip=$((nskip + 1)); fi
        continue ;;
-    *) fail "$b: mount failed: $(head -c 300 "$work/$b.err")"; continue ;;
+    *) bad "$b: mount failed: $(head -c 300 "$WORK/$b.err")"; continue ;;
   esac
-  m=$work/$b
-  mounted+=("$b")
+  m=$WORK/$b
   root=$($T ls "$m" 2>&1 | tr '\n' ' ')
   miss=""
   for want in format source summary SHA256SUMS tensors; do
     [[ " $root" == *" $want "* ]] || miss="$miss $want"
   done
-  [ -z "$miss" ] && ok "$b: ls shows $root" || fail "$b: ls lacks$miss (shows: $root)"
+  [ -z "$miss" ] && ok "$b: ls shows $root" || bad "$b: ls lacks$miss (shows: $root)"
   fmt=$($T cat "$m/format" 2>&1)
   [ -n "$fmt" ] && [ "$(printf '%s\n' "$fmt" | wc -l)" -eq 1 ] && ok "$b: format is $fmt" \
-    || fail "$b: format is '$fmt'"
+    || bad "$b: format is '$fmt'"
   nsums=$($T cat "$m/SHA256SUMS" | wc -l)
   if [ "$nsums" -eq 0 ]; then
-    fail "$b: SHA256SUMS is empty"
+    bad "$b: SHA256SUMS is empty"
   elif out=$(cd "$m/tensors" && $T sha256sum --quiet --strict -c ../SHA256SUMS 2>&1); then
     ok "$b: sha256sum -c ../SHA256SUMS ($nsums tensors)"
   else
-    fail "$b: sha256sum -c ../SHA256SUMS: $(echo "$out" | head -n 3)"
+    bad "$b: sha256sum -c ../SHA256SUMS: $(echo "$out" | head -n 3)"
   fi
   if out=$(check_tree "$m" "$f" 2>&1); then
     ok "$b: data.npy == data for every tensor; tensors equal the original's"
   else
-    fail "$b: tensor check: $out"
+    bad "$b: tensor check: $out"
   fi
 done
 
 # diff -r of two mounts of the same file: nothing differs.
 if mount_model "$ex/mlp.safetensors" again.safetensors; then
-  if out=$($T diff -r "$work/mlp.safetensors" "$work/again.safetensors" 2>&1); then
+  if out=$($T diff -r "$WORK/mlp.safetensors" "$WORK/again.safetensors" 2>&1); then
     ok "diff -r of two mounts of mlp.safetensors is empty"
   else
-    fail "diff -r of two mounts of mlp.safetensors: $(echo "$out" | head -n 5)"
+    bad "diff -r of two mounts of mlp.safetensors: $(echo "$out" | head -n 5)"
   fi
 else
-  fail "second mount of mlp.safetensors: $(head -c 300 "$work/again.safetensors.err")"
+  bad "second mount of mlp.safetensors: $(head -c 300 "$WORK/again.safetensors.err")"
 fi
 
 # diff -r of a model and its fine-tuned copy: exactly the fc2 tensors differ.
-if [ -d "$work/mlp_finetuned.safetensors/tensors" ]; then
-  out=$($T diff -rq "$work/mlp.safetensors/tensors" "$work/mlp_finetuned.safetensors/tensors" 2>&1)
+if [ -d "$WORK/mlp_finetuned.safetensors/tensors" ]; then
+  out=$($T diff -rq "$WORK/mlp.safetensors/tensors" "$WORK/mlp_finetuned.safetensors/tensors" 2>&1)
   changed=$(echo "$out" | sed -nE 's@^Files .*/tensors/([^/]+)/.* and .* differ$@\1@p' | sort -u | tr '\n' ' ')
   if [ "$changed" = "fc2.bias fc2.weight " ] && ! echo "$out" | grep -q fc1; then
     ok "diff -r mlp vs mlp_finetuned names only: $changed"
   else
-    fail "diff -r mlp vs mlp_finetuned: changed '$changed'; output: $(echo "$out" | head -n 5)"
+    bad "diff -r mlp vs mlp_finetuned: changed '$changed'; output: $(echo "$out" | head -n 5)"
   fi
-  if $T diff "$work/mlp.safetensors/summary" "$work/mlp_finetuned.safetensors/summary" >/dev/null; then
+  if $T diff "$WORK/mlp.safetensors/summary" "$WORK/mlp_finetuned.safetensors/summary" >/dev/null; then
     ok "summary of mlp and mlp_finetuned are equal (same dtypes and shapes)"
   else
-    fail "summary of mlp and mlp_finetuned differ"
+    bad "summary of mlp and mlp_finetuned differ"
   fi
 fi
 
 # Same weights in other formats: tensors/ trees equal except info.json.
 for other in weights.npz weights_compressed.npz mlp.pth; do
-  [ -d "$work/$other/tensors" ] || continue
-  if out=$($T diff -r -x info.json "$work/mlp.safetensors/tensors" "$work/$other/tensors" 2>&1); then
+  [ -d "$WORK/$other/tensors" ] || continue
+  if out=$($T diff -r -x info.json "$WORK/mlp.safetensors/tensors" "$WORK/$other/tensors" 2>&1); then
     ok "diff -r tensors/ of mlp.safetensors and $other: same"
   else
-    fail "diff -r tensors/ of mlp.safetensors and $other: $(echo "$out" | head -n 5)"
+    bad "diff -r tensors/ of mlp.safetensors and $other: $(echo "$out" | head -n 5)"
   fi
 done
 

@@ -98,38 +98,25 @@ def escape_name(name):
 
 def parse_ls_r(text):
     """Parses `modelfs ls -R` output into the set of entry paths (relative,
-    "/"-joined, no leading "/"). Accepts coreutils style ("dir:" headers
-    followed by the dir's entries, blank lines between) and one path per
-    line."""
-    lines = text.split("\n")
+    "/"-joined, no leading "/"): the root's entries, then for each directory
+    a blank line, a "dir:" header and its entries (src/tools/cli.c; a
+    coreutils-style leading ".:" header is accepted too). Only a line right
+    after a blank line can be a header, so names ending in ":" are safe."""
     paths = set()
-    if lines and lines[0].endswith(":"):
-        cur, after_blank = "", True
-        for ln in lines:
-            if ln == "":
-                after_blank = True
-                continue
-            if after_blank and ln.endswith(":"):  # "dir:" header
-                d = ln[:-1]
-                for pre in ("./", "/"):
-                    if d.startswith(pre):
-                        d = d[len(pre):]
-                cur = "" if d in (".", "/", "") else d
-            else:
-                paths.add(f"{cur}/{ln}" if cur else ln)
-            after_blank = False
-    else:
-        for ln in lines:
-            ln = ln.strip()
-            if not ln:
-                continue
+    cur, after_blank = "", True
+    for ln in text.split("\n"):
+        if ln == "":
+            after_blank = True
+            continue
+        if after_blank and ln.endswith(":"):
+            d = ln[:-1]
             for pre in ("./", "/"):
-                if ln.startswith(pre):
-                    ln = ln[len(pre):]
-            paths.add(ln)
-            parts = ln.split("/")
-            for i in range(1, len(parts)):
-                paths.add("/".join(parts[:i]))
+                if d.startswith(pre):
+                    d = d[len(pre):]
+            cur = "" if d in (".", "/", "") else d
+        else:
+            paths.add(f"{cur}/{ln}" if cur else ln)
+        after_blank = False
     return paths
 
 
