@@ -337,6 +337,8 @@ static int bz_run(struct dec *d, unsigned char *out, size_t cap, size_t *got,
             continue;
         }
         if (r == BZ_MEM_ERROR) return mfs_err_set(e, MFS_FAILED, ENOMEM, -1, "out of memory");
+        if (r == BZ_DATA_ERROR) return mfs_dec_fail(d, e, "corrupt data (CRC or block error)");
+        if (r == BZ_DATA_ERROR_MAGIC) return mfs_dec_fail(d, e, "bad stream magic");
         if (r != BZ_OK) return mfs_dec_fail(d, e, "bzip2 error %d", r);
         if (used == 0 && made == 0) return mfs_dec_fail(d, e, "bzip2 makes no progress");
     }
