@@ -83,7 +83,9 @@ mfs_src *mfs_src_new_file(const char *path, mfs_err *e)
         close(fd);
         return NULL;
     }
-    mfs_src *s = mfs_src_new_custom(&file_ops, NULL, (uint64_t)st.st_size, path);
+    char *abs = realpath(path, NULL); /* info.json names files absolutely */
+    mfs_src *s = mfs_src_new_custom(&file_ops, NULL, (uint64_t)st.st_size, abs ? abs : path);
+    free(abs);
     if (!s) {
         close(fd);
         mfs_err_set(e, MFS_FATAL, ENOMEM, -1, "out of memory");
@@ -146,12 +148,16 @@ int mfs_src_read_exact(mfs_src *s, void *buf, size_t len, uint64_t off, mfs_err 
         return mfs_err_set(e, MFS_FAILED, EIO, (int64_t)off,
                            "%s: truncated: needs %zu bytes at offset %llu, file has %llu",
                            s->path, len, (unsigned long long)off, (unsigned long long)s->size);
-    int64_t n = s->ops->pread(s, buf, len, off, e);
-    if (n < 0) return MFS_FAILED;
-    if ((size_t)n != len)
-        return mfs_err_set(e, MFS_FAILED, EIO, (int64_t)(off + (uint64_t)n),
-                           "%s: truncated at byte %llu", s->path,
-                           (unsigned long long)(off + (uint64_t)n));
+    size_t done = 0; /* sources may return less than asked: loop */
+    while (done < len) {
+        int64_t n = s->ops->pread(s, (char *)buf + done, len - done, off + done, e);
+        if (n < 0) return MFS_FAILED;
+        if (n == 0)
+            return mfs_err_set(e, MFS_FAILED, EIO, (int64_t)(off + done),
+                               "%s: truncated at byte %llu", s->path,
+                               (unsigned long long)(off + done));
+        done += (size_t)n;
+    }
     return MFS_OK;
 }
 

@@ -1,0 +1,109 @@
+/* Unit tests of the tree builder (src/core/tree.c). */
+#include "mfs_test.h"
+#include "core/tree_private.h"
+
+static mfs_tensor *scalar(mfs_tree *t)
+{
+    mfs_err e;
+    mfs_tensor *x = mfs_tree_tensor_new(t);
+    x->dtype = MFS_DT_F32;
+    MFS_ASSERT(mfs_tensor_set_shape(x, 0, NULL, &e) == MFS_OK);
+    return x;
+}
+
+MFS_TEST(test_tree_paths_nest_and_escape)
+{
+    mfs_tree *t = mfs_tree_new();
+    uint32_t top = mfs_tree_top(t, MFS_TOP_TENSORS);
+    mfs_tensor *a = scalar(t);
+    uint32_t d = mfs_tree_add_model_tensor(t, "dense/kernel:0", a);
+    MFS_ASSERT(d);
+    uint32_t dense = mfs_tree_child(t, top, "dense");
+    MFS_ASSERT(dense && mfs_tree_child(t, dense, "kernel:0") == d);
+    /* single-name variant keeps '/' inside one escaped component */
+    uint32_t s = mfs_tree_add_tensor_name(t, top, "a/b", a);
+    MFS_ASSERT(s && mfs_tree_child(t, top, "a%2Fb") == s);
+    /* '.', '..' and '' components are escaped, not interpreted */
+    uint32_t dd = mfs_tree_add_tensor(t, top, "x/../.", a);
+    MFS_ASSERT(dd);
+    uint32_t x = mfs_tree_child(t, top, "x");
+    uint32_t up = mfs_tree_child(t, x, "%2E%2E");
+    MFS_ASSERT(up && mfs_tree_child(t, up, "%2E") == dd);
+    MFS_ASSERT(mfs_tree_lookup_path(t, top, "x/../.") == dd);
+    /* the tensor dir has its views in LAYOUT order */
+    const char *want[] = {"dtype", "shape", "data", "data.npy", "values", "stats", "info.json"};
+    MFS_ASSERT_EQ_U(t->n[d].nkids, 7);
+    for (int i = 0; i < 7; i++) MFS_ASSERT_STR(t->n[t->n[d].kids[i]].name, want[i]);
+    char *p = mfs_tree_path(t, top, d);
+    MFS_ASSERT_STR(p, "dense/kernel:0");
+    free(p);
+    mfs_tree_free(t);
+}
+
+/* A tensor dir may get children (TF "v" next to "v/Adam"); a name that
+ * collides with a file gets "~1". */
+MFS_TEST(test_tree_collisions)
+{
+    mfs_tree *t = mfs_tree_new();
+    uint32_t top = mfs_tree_top(t, MFS_TOP_TENSORS);
+    mfs_tensor *a = scalar(t), *b = scalar(t), *c = scalar(t);
+    uint32_t v = mfs_tree_add_model_tensor(t, "v", a);
+    uint32_t adam = mfs_tree_add_model_tensor(t, "v/Adam", b);
+    MFS_ASSERT(mfs_tree_child(t, v, "Adam") == adam);
+    uint32_t clash = mfs_tree_add_model_tensor(t, "v/data", c);
+    MFS_ASSERT(clash && mfs_tree_child(t, v, "data~1") == clash);
+    uint32_t again = mfs_tree_add_model_tensor(t, "v", c);
+    MFS_ASSERT(again && mfs_tree_child(t, top, "v~1") == again);
+    MFS_ASSERT_EQ_U(mfs_tree_model_count(t), 4);
+    mfs_tree_free(t);
+}
+
+MFS_TEST(test_tree_finalize_root_order)
+{
+    mfs_tree *t = mfs_tree_new();
+    mfs_err e;
+    mfs_tree_top(t, MFS_TOP_RAW);
+    mfs_tree_top(t, MFS_TOP_OPTIMIZER);
+    mfs_tree_add_model_tensor(t, "w", scalar(t));
+    MFS_ASSERT(mfs_tree_finalize(t, "test", "path: x\n", &e) == MFS_OK);
+    const char *want[] = {"format", "source", "summary", "SHA256SUMS", "metadata",
+                          "layers", "tensors", "optimizer", "raw"};
+    MFS_ASSERT_EQ_U(t->n[MFS_ROOT].nkids, 9);
+    for (int i = 0; i < 9; i++) MFS_ASSERT_STR(t->n[t->n[MFS_ROOT].kids[i]].name, want[i]);
+    uint32_t sum = mfs_tree_child(t, MFS_ROOT, "summary");
+    MFS_ASSERT_STR((const char *)t->n[sum].bytes, "float32 [] 4 w\n");
+    mfs_tree_free(t);
+}
+
+MFS_TEST(test_tree_many_children_lookup)
+{
+    mfs_tree *t = mfs_tree_new();
+    uint32_t top = mfs_tree_top(t, MFS_TOP_METADATA);
+    char name[32];
+    for (int i = 0; i < 20000; i++) {
+        snprintf(name, sizeof name, "k%d", i);
+        MFS_ASSERT(mfs_tree_add_textf(t, top, name, "%d\n", i));
+    }
+    for (int i = 0; i < 20000; i += 997) {
+        snprintf(name, sizeof name, "k%d", i);
+        uint32_t id = mfs_tree_child(t, top, name);
+        MFS_ASSERT(id && atoi((const char *)t->n[id].bytes) == i);
+    }
+    MFS_ASSERT(!mfs_tree_child(t, top, "k20000"));
+    mfs_tree_free(t);
+}
+
+MFS_TEST(test_tree_values_json)
+{
+    mfs_tree *t = mfs_tree_new();
+    uint32_t top = mfs_tree_top(t, MFS_TOP_METADATA);
+    json_t *o = json_pack("{s:i, s:s, s:[i,i]}", "epoch", 3, "name", "x", "list", 1, 2);
+    MFS_ASSERT(mfs_tree_add_value(t, top, "epoch", json_object_get(o, "epoch")));
+    MFS_ASSERT(mfs_tree_add_value(t, top, "name", json_object_get(o, "name")));
+    MFS_ASSERT(mfs_tree_add_value(t, top, "list", json_object_get(o, "list")));
+    MFS_ASSERT_STR((const char *)t->n[mfs_tree_child(t, top, "epoch")].bytes, "3\n");
+    MFS_ASSERT_STR((const char *)t->n[mfs_tree_child(t, top, "name")].bytes, "x\n");
+    MFS_ASSERT(mfs_tree_child(t, top, "list.json"));
+    json_decref(o);
+    mfs_tree_free(t);
+}
