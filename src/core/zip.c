@@ -501,13 +501,9 @@ static void maybe_add_point(struct inflater *f)
  * MFS_OK, or MFS_FAILED with @e set (corrupt or truncated stream). */
 static int infl_step(struct inflater *f, unsigned *at, unsigned *got, mfs_err *e)
 {
-    if (f->zs.avail_in == 0) {
-        uint64_t left = f->csize - f->in_pos;
+    uint64_t left = f->csize - f->in_pos;
+    if (f->zs.avail_in == 0 && left > 0) {
         size_t n = left < IN_CHUNK ? (size_t)left : IN_CHUNK;
-        if (n == 0)
-            return mfs_err_set(e, MFS_FAILED, EIO, (int64_t)(f->base + f->csize),
-                               "deflate stream truncated at %llu of %llu bytes",
-                               (unsigned long long)f->out_pos, (unsigned long long)f->usize);
         if (mfs_src_read_exact(f->src, f->in, n, f->base + f->in_pos, e) < 0) return MFS_FAILED;
         f->in_pos += n;
         f->zs.next_in = f->in;
@@ -521,6 +517,15 @@ static int infl_step(struct inflater *f, unsigned *at, unsigned *got, mfs_err *e
     unsigned n = (WIN - f->wpos) - f->zs.avail_out;
     int64_t where = (int64_t)(f->base + f->in_pos - f->zs.avail_in);
     int progress = n > 0 || f->zs.avail_in != in_before;
+    /* Without input left, inflate may still finish from the bits it
+     * holds (the end-of-block code); no progress then means truncation. */
+    if (!progress && f->zs.avail_in == 0 && f->in_pos == f->csize && r != Z_STREAM_END) {
+        infl_end(f);
+        f->win_valid = 0;
+        return mfs_err_set(e, MFS_FAILED, EIO, (int64_t)(f->base + f->csize),
+                           "deflate stream truncated at %llu of %llu bytes",
+                           (unsigned long long)f->out_pos, (unsigned long long)f->usize);
+    }
     if (r != Z_OK && r != Z_STREAM_END && !(r == Z_BUF_ERROR && progress)) {
         infl_end(f);
         f->win_valid = 0;
@@ -606,7 +611,13 @@ static int64_t infl_pread(mfs_src *s, void *vbuf, size_t len, uint64_t off, mfs_
                 goto fail;
             }
         }
-        /* the last step produced <= WIN bytes ending past o: o is in the window */
+        /* the last step produced <= WIN bytes ending past o: o is in the
+         * window. At the end of the member, run the stream to its end
+         * marker so that its length and CRC get checked. */
+        while (f->live && f->out_pos == f->usize) {
+            unsigned at, got;
+            if (infl_step(f, &at, &got, e) < 0) goto fail;
+        }
     }
     pthread_mutex_unlock(&f->mu);
     return (int64_t)done;

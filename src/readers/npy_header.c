@@ -170,8 +170,8 @@ static int parse_value(struct lit *L, struct val *v, int depth)
         if (L->p < L->end && (*L->p == 'L' || *L->p == 'l')) L->p++; /* Python 2 long */
         return MFS_OK;
     }
-    if (word(L, "True")) return v->kind = V_TRUE, MFS_OK;
-    if (word(L, "False")) return v->kind = V_FALSE, MFS_OK;
+    if (word(L, "True") || word(L, "true")) return v->kind = V_TRUE, MFS_OK;
+    if (word(L, "False") || word(L, "false")) return v->kind = V_FALSE, MFS_OK;
     if (word(L, "None")) return v->kind = V_NONE, MFS_OK;
     return lit_err(L, "unexpected character in dict literal");
 }

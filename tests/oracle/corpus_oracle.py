@@ -201,6 +201,7 @@ def check_file(rel, expected):
         rc, out, err = run(["ls", "-R", path], "ls -R")
         if rc != 0:
             line = err.splitlines()[-1] if err else f"exit {rc}, no message"
+            line = line.replace(f"modelfs: {path}: ", "")
             if NO_READER.search(err) and rel not in MUST_OPEN:
                 return "SKIP", "-", "not yet supported: " + line[:160]
             return "FAIL", "-", ("must open, but: " if rel in MUST_OPEN else "does not open: ") + line[:200]
@@ -283,7 +284,7 @@ def main():
     counts = {"PASS": 0, "FAIL": 0, "SKIP": 0}
     for rel, (st, fmt, detail) in zip(rels, results):
         counts[st] += 1
-        print(f"{st}  {rel:<{width}}  {fmt:<18}  {detail}")
+        print(f"{st}  {rel:<{width}}  {fmt:<12}  {detail}")
     print(f"{counts['PASS']} passed, {counts['FAIL']} failed, {counts['SKIP']} skipped")
     return 1 if counts["FAIL"] else 0
 

@@ -13,9 +13,15 @@
 #define MAX_ITEMS 100000
 #define MAX_DEPTH 64
 
-static json_t *conv(const mfs_pk *o, const mfs_pk **anc, int depth, int max_depth);
+struct jctx {
+    const mfs_pk *anc[64];
+    mfs_pk_json_fn fn;
+    void *ctx;
+};
 
-static json_t *conv_seq(mfs_pk *const *v, size_t n, const mfs_pk **anc, int depth, int max)
+static json_t *conv(const mfs_pk *o, struct jctx *j, int depth, int max_depth);
+
+static json_t *conv_seq(mfs_pk *const *v, size_t n, struct jctx *anc, int depth, int max)
 {
     json_t *a = json_array();
     if (!a) return NULL;
@@ -27,7 +33,7 @@ static json_t *conv_seq(mfs_pk *const *v, size_t n, const mfs_pk **anc, int dept
     return a;
 }
 
-static json_t *conv_dict(const mfs_pk *d, const mfs_pk **anc, int depth, int max)
+static json_t *conv_dict(const mfs_pk *d, struct jctx *anc, int depth, int max)
 {
     json_t *obj = json_object();
     char key[512];
@@ -43,14 +49,18 @@ static json_t *conv_dict(const mfs_pk *d, const mfs_pk **anc, int depth, int max
     return obj;
 }
 
-static json_t *conv(const mfs_pk *o, const mfs_pk **anc, int depth, int max)
+static json_t *conv(const mfs_pk *o, struct jctx *anc, int depth, int max)
 {
     char buf[512];
     if (!o) return json_null();
     if (depth >= max) return json_string("...");
     for (int i = 0; i < depth; i++)
-        if (anc[i] == o) return json_string("...");
-    anc[depth] = o;
+        if (anc->anc[i] == o) return json_string("...");
+    anc->anc[depth] = o;
+    if (anc->fn) {
+        json_t *r = anc->fn(anc->ctx, o);
+        if (r) return r;
+    }
     switch (o->kind) {
     case MFS_PK_NONE: return json_null();
     case MFS_PK_BOOL: return json_boolean(o->u.b);
@@ -109,9 +119,14 @@ static json_t *conv(const mfs_pk *o, const mfs_pk **anc, int depth, int max)
     }
 }
 
+json_t *mfs_pk_to_json_ex(const mfs_pk *o, int max_depth, mfs_pk_json_fn fn, void *ctx)
+{
+    struct jctx j = {.fn = fn, .ctx = ctx};
+    if (max_depth <= 0 || max_depth > MAX_DEPTH) max_depth = MAX_DEPTH;
+    return conv(o, &j, 0, max_depth);
+}
+
 json_t *mfs_pk_to_json(const mfs_pk *o, int max_depth)
 {
-    const mfs_pk *anc[MAX_DEPTH];
-    if (max_depth <= 0 || max_depth > MAX_DEPTH) max_depth = MAX_DEPTH;
-    return conv(o, anc, 0, max_depth);
+    return mfs_pk_to_json_ex(o, max_depth, NULL, NULL);
 }

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <math.h>
 #include <inttypes.h>
+#include <stdlib.h>
 
 const char *mfs_pk_kind_name(int kind)
 {
@@ -161,6 +162,22 @@ static void big_hex(const mfs_pk *o, char *buf, size_t n)
         k += (size_t)snprintf(buf + k, n - k, "%02x", o->u.i.bytes[i]);
 }
 
+const char *mfs_pk_float_str(double v, char *buf, size_t n)
+{
+    if (isnan(v)) { snprintf(buf, n, "nan"); return buf; }
+    if (isinf(v)) { snprintf(buf, n, v > 0 ? "inf" : "-inf"); return buf; }
+    for (int prec = 1; prec <= 17; prec++) {
+        snprintf(buf, n, "%.*g", prec, v);
+        if (strtod(buf, NULL) == v) break;
+    }
+    /* Python writes integral floats with ".0" */
+    if (!strpbrk(buf, ".eE")) {
+        size_t l = strlen(buf);
+        if (l + 2 < n) memcpy(buf + l, ".0", 3);
+    }
+    return buf;
+}
+
 struct rbuf {
     char *p;
     size_t n, len;
@@ -188,8 +205,7 @@ static void repr_rec(struct rbuf *r, const mfs_pk *o, int depth)
         rputs(r, tmp);
         return;
     case MFS_PK_FLOAT:
-        snprintf(tmp, sizeof tmp, "%.17g", o->u.f);
-        rputs(r, tmp);
+        rputs(r, mfs_pk_float_str(o->u.f, tmp, sizeof tmp));
         return;
     case MFS_PK_STR: case MFS_PK_BYTES: case MFS_PK_BYTEARRAY:
         if (!o->u.s.data) {

@@ -266,6 +266,9 @@ const char *mfs_pk_repr(const mfs_pk *o, char *buf, size_t n);
 /** mfs_pk_key_name() : a dict key as a path component: str as is, ints in
  *  decimal, other scalars by repr. Into @buf; returns @buf. */
 const char *mfs_pk_key_name(const mfs_pk *o, char *buf, size_t n);
+/** mfs_pk_float_str() : the shortest text that reads back as @v (Python
+ *  repr style: "0.9", "1e-08", "inf", "nan") into @buf; returns @buf. */
+const char *mfs_pk_float_str(double v, char *buf, size_t n);
 /** mfs_pk_to_json() : a JSON rendering of @o for metadata/config files:
  *  None/bool/int/float/str as JSON scalars (big ints and non-finite floats
  *  as strings), list/tuple/set as arrays, dicts (and OrderedDict calls)
@@ -274,4 +277,10 @@ const char *mfs_pk_key_name(const mfs_pk *o, char *buf, size_t n);
  *  (plus "state" when built). Depth beyond @max_depth and cycles become
  *  "...". @return a new reference, or NULL on OOM. */
 json_t *mfs_pk_to_json(const mfs_pk *o, int max_depth);
+/** mfs_pk_to_json_ex() : as mfs_pk_to_json, but @fn (may be NULL) sees
+ *  every object first and may return its rendering (a new reference, e.g.
+ *  "tensor float32 [3, 4]" for a torch rebuild call) or NULL for the
+ *  default one. */
+typedef json_t *(*mfs_pk_json_fn)(void *ctx, const mfs_pk *o);
+json_t *mfs_pk_to_json_ex(const mfs_pk *o, int max_depth, mfs_pk_json_fn fn, void *ctx);
 #endif
