@@ -9,7 +9,8 @@
 #                           coverage feedback from the readers they drive;
 #                           only the fuzz_* targets are built
 # The build dir is relative to the repository root; MFS_BUILD_DIR overrides
-# it. Prints the build dir on the last line of stdout. Exit status: cmake's.
+# it. MFS_CMAKE_ARGS adds cmake options (e.g. -DMFS_WERROR=OFF while
+# hacking), after the defaults, so they win. Prints the build dir on the last line of stdout. Exit status: cmake's.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 mode=normal
@@ -32,7 +33,8 @@ case $mode in
                  "-DCMAKE_C_FLAGS=-fsanitize=fuzzer-no-link") ;;
 esac
 mkdir -p "$dir"
-cmake -S "$root" -B "$dir" "${args[@]}" "$@" >"$dir/configure.log" 2>&1 ||
+read -r -a env_args <<<"${MFS_CMAKE_ARGS:-}"
+cmake -S "$root" -B "$dir" "${args[@]}" "${env_args[@]}" "$@" >"$dir/configure.log" 2>&1 ||
   { cat "$dir/configure.log" >&2; echo "build.sh: cmake configure failed ($mode)" >&2; exit 1; }
 # Quiet build: show compiler output (warnings, errors) but not progress lines.
 # The fuzz build makes only the fuzz_* targets (and the library they link):
