@@ -12,6 +12,7 @@
 #include "core/zip.h"
 #include "readers/reader.h"
 #include "views/view.h"
+#include "core/model.h"
 #include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
@@ -76,6 +77,26 @@ static void probe_free(struct mfs_probe *p)
     memset(p, 0, sizeof *p);
 }
 
+/* Reads head and tail of p->src into @p. MFS_OK or MFS_FATAL. */
+static int probe_read_ends(struct mfs_probe *p, mfs_err *e)
+{
+    p->size = p->src->size;
+    size_t hl = p->size < MFS_PROBE_HEAD ? (size_t)p->size : MFS_PROBE_HEAD;
+    size_t tl = p->size < MFS_PROBE_TAIL ? (size_t)p->size : MFS_PROBE_TAIL;
+    unsigned char *h = malloc(hl + 1), *t = malloc(tl + 1);
+    p->head = h;
+    p->tail = t;
+    if (!h || !t) return mfs_err_set(e, MFS_FATAL, ENOMEM, -1, "out of memory");
+    if (mfs_src_read_exact(p->src, h, hl, 0, e) != MFS_OK ||
+        mfs_src_read_exact(p->src, t, tl, p->size - tl, e) != MFS_OK) {
+        e->status = MFS_FATAL;
+        return MFS_FATAL;
+    }
+    p->head_len = hl;
+    p->tail_len = tl;
+    return MFS_OK;
+}
+
 /* Fills @p for @path. MFS_OK, or MFS_FATAL for unreadable inputs. */
 static int probe_init(struct mfs_probe *p, const char *path, mfs_err *e)
 {
@@ -109,21 +130,7 @@ static int probe_init(struct mfs_probe *p, const char *path, mfs_err *e)
     }
     p->src = mfs_src_new_file(path, e);
     if (!p->src) return MFS_FATAL;
-    p->size = p->src->size;
-    size_t hl = p->size < MFS_PROBE_HEAD ? (size_t)p->size : MFS_PROBE_HEAD;
-    size_t tl = p->size < MFS_PROBE_TAIL ? (size_t)p->size : MFS_PROBE_TAIL;
-    unsigned char *h = malloc(hl + 1), *t = malloc(tl + 1);
-    p->head = h;
-    p->tail = t;
-    if (!h || !t) return mfs_err_set(e, MFS_FATAL, ENOMEM, -1, "out of memory");
-    if (mfs_src_read_exact(p->src, h, hl, 0, e) != MFS_OK ||
-        mfs_src_read_exact(p->src, t, tl, p->size - tl, e) != MFS_OK) {
-        e->status = MFS_FATAL;
-        return MFS_FATAL;
-    }
-    p->head_len = hl;
-    p->tail_len = tl;
-    return MFS_OK;
+    return probe_read_ends(p, e);
 }
 
 static int reader_applies(const struct mfs_reader *r, const struct mfs_probe *p)
@@ -191,6 +198,10 @@ static char *source_text(const char *path)
     return s;
 }
 
+/* Opens a model from a filled probe (consumed). */
+static int open_probe(struct mfs_probe *pp, const mfs_open_opts *opts, mfs_model **out,
+                      mfs_err *e, int rc);
+
 int mfs_model_open(const char *path, const mfs_open_opts *opts, mfs_model **out, mfs_err *e)
 {
     mfs_err dummy;
@@ -198,9 +209,37 @@ int mfs_model_open(const char *path, const mfs_open_opts *opts, mfs_model **out,
     mfs_err_clear(e);
     *out = NULL;
     struct mfs_probe p;
-    mfs_model *m = calloc(1, sizeof *m);
-    if (!m) return mfs_err_set(e, MFS_FATAL, ENOMEM, -1, "out of memory");
     int rc = probe_init(&p, path, e);
+    return open_probe(&p, opts, out, e, rc);
+}
+
+int mfs_model_open_src(mfs_src *src, const char *name, const mfs_open_opts *opts,
+                       mfs_model **out, mfs_err *e)
+{
+    mfs_err dummy;
+    if (!e) e = &dummy;
+    mfs_err_clear(e);
+    *out = NULL;
+    struct mfs_probe p;
+    memset(&p, 0, sizeof p);
+    p.path = name;
+    p.exists = 1;
+    p.src = mfs_src_ref(src);
+    p.priv = calloc(1, sizeof *p.priv);
+    int rc = p.priv ? probe_read_ends(&p, e) : mfs_err_set(e, MFS_FATAL, ENOMEM, -1, "out of memory");
+    return open_probe(&p, opts, out, e, rc);
+}
+
+static int open_probe(struct mfs_probe *pp, const mfs_open_opts *opts, mfs_model **out,
+                      mfs_err *e, int rc)
+{
+    struct mfs_probe p = *pp;
+    const char *path = p.path;
+    mfs_model *m = calloc(1, sizeof *m);
+    if (!m) {
+        probe_free(&p);
+        return mfs_err_set(e, MFS_FATAL, ENOMEM, -1, "out of memory");
+    }
     if (rc == MFS_OK) {
         m->reader = choose(&p, opts ? opts->format : NULL, e);
         rc = m->reader ? MFS_OK : MFS_FATAL;
