@@ -335,22 +335,60 @@ int mfs_npy_read_header(mfs_src *src, uint64_t base, uint64_t avail, struct mfs_
     return MFS_OK;
 }
 
-int mfs_npy_tensor_init(mfs_tensor *t, const struct mfs_npy_header *h, mfs_src *src,
-                        uint64_t base, mfs_err *e)
+/* CUSTOM read of a big-endian complex tensor: its bytes are those of the
+ * float "shadow" tensor (shape + [2]) kept in read_ctx. */
+static int complex_read(const mfs_tensor *t, uint64_t off, void *buf, size_t len, mfs_err *e)
 {
-    t->dtype = h->dtype;
-    MFS_FORWARD(mfs_tensor_set_shape(t, h->ndim, h->shape, e));
-    uint64_t off = base + h->data_offset;
+    int64_t n = mfs_tensor_read(t->read_ctx, off, buf, len, e);
+    if (n < 0) return MFS_FAILED;
+    MFS_CHECK((size_t)n == len, e, MFS_FAILED, EIO, -1, "short read of a complex tensor");
+    return MFS_OK;
+}
+
+/* Locator for elements of @h at byte @off of @src on tensor @t whose
+ * dtype and shape are set: PLAIN/BYTESWAP, or STRIDED for Fortran order;
+ * a complex shadow has one more, innermost, dimension (the pair). */
+static int set_locator(mfs_tensor *t, const struct mfs_npy_header *h, mfs_src *src,
+                       uint64_t off, mfs_err *e)
+{
     if (!h->fortran || h->ndim <= 1 || t->nelems == 0)
         return mfs_tensor_set_plain(t, src, off, h->swap, e);
-    /* Fortran order: the first index varies fastest. */
+    /* Fortran order: the first index varies fastest. A shadow's extra
+     * last dimension (the real/imaginary pair) stays innermost. */
     int64_t strides[MFS_MAX_DIMS];
-    uint64_t s = 1;
+    int inner = t->ndim > h->ndim ? 2 : 1;
+    uint64_t s = (uint64_t)inner;
     for (int k = 0; k < h->ndim; k++) {
         strides[k] = (int64_t)s;
         s *= h->shape[k]; /* <= nelems: no overflow, all dims are non-zero */
     }
+    if (inner == 2) strides[h->ndim] = 1;
     return mfs_tensor_set_strided(t, src, off, t->nelems, 0, strides, h->swap, e);
+}
+
+int mfs_npy_tensor_init(mfs_tree *tree, mfs_tensor *t, const struct mfs_npy_header *h,
+                        mfs_src *src, uint64_t base, mfs_err *e)
+{
+    t->dtype = h->dtype;
+    MFS_FORWARD(mfs_tensor_set_shape(t, h->ndim, h->shape, e));
+    uint64_t off = base + h->data_offset;
+    int complex = h->dtype == MFS_DT_C64 || h->dtype == MFS_DT_C128;
+    if (!complex || !h->swap || t->nelems == 0) return set_locator(t, h, src, off, e);
+    /* Big-endian complex: each of the two floats is swapped on its own,
+     * which the core's BYTESWAP (whole elements) does not do; read
+     * through a float tensor of shape + [2] with the same bytes. */
+    MFS_CHECK(h->ndim < MFS_MAX_DIMS, e, MFS_FATAL, EINVAL, -1,
+              "big-endian complex array with %d dimensions", h->ndim);
+    mfs_tensor *sh = mfs_tree_tensor_new(tree);
+    MFS_CHECK(sh, e, MFS_FATAL, ENOMEM, -1, "out of memory");
+    uint64_t shape[MFS_MAX_DIMS];
+    memcpy(shape, h->shape, sizeof(uint64_t) * (size_t)h->ndim);
+    shape[h->ndim] = 2;
+    sh->dtype = h->dtype == MFS_DT_C64 ? MFS_DT_F32 : MFS_DT_F64;
+    MFS_FORWARD(mfs_tensor_set_shape(sh, h->ndim + 1, shape, e));
+    MFS_FORWARD(set_locator(sh, h, src, off, e));
+    mfs_tensor_set_custom(t, complex_read, sh, src, NULL);
+    return MFS_OK;
 }
 
 json_t *mfs_npy_info_json(const struct mfs_npy_header *h)

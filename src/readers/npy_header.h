@@ -15,6 +15,7 @@
 #include "core/dtype.h"
 #include "core/src.h"
 #include "core/tensor.h"
+#include "core/tree.h"
 
 #define MFS_NPY_MAGIC "\x93NUMPY"
 #define MFS_NPY_MAGIC_LEN 6
@@ -59,9 +60,11 @@ int mfs_npy_read_header(mfs_src *src, uint64_t base, uint64_t avail,
 /** mfs_npy_tensor_init() : sets @t's dtype, shape and locator for the
  *  array described by @h whose .npy starts at byte @base of @src: PLAIN
  *  (or BYTESWAP) for C order, STRIDED (reversed strides, swap flag) for
- *  Fortran order. @return MFS_OK or MFS_FATAL with @e set. */
-int mfs_npy_tensor_init(mfs_tensor *t, const struct mfs_npy_header *h, mfs_src *src,
-                        uint64_t base, mfs_err *e);
+ *  Fortran order; big-endian complex arrays are CUSTOM over a hidden float
+ *  tensor owned by @tree (each half of a complex swaps on its own).
+ *  @return MFS_OK or MFS_FATAL with @e set. */
+int mfs_npy_tensor_init(mfs_tree *tree, mfs_tensor *t, const struct mfs_npy_header *h,
+                        mfs_src *src, uint64_t base, mfs_err *e);
 
 /** mfs_npy_info_json() : {"npy_version": "1.0", "descr": ..., "fortran_order": ...}
  *  as a new object; NULL on OOM. */

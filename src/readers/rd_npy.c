@@ -72,7 +72,7 @@ static int npy_build(void *state, mfs_tree *t, mfs_err *e)
     const struct mfs_npy_header *h = &s->h;
     mfs_tensor *tn = mfs_tree_tensor_new(t);
     MFS_CHECK(tn, e, MFS_FATAL, ENOMEM, -1, "out of memory");
-    MFS_FORWARD(mfs_npy_tensor_init(tn, h, s->src, 0, e));
+    MFS_FORWARD(mfs_npy_tensor_init(t, tn, h, s->src, 0, e));
     tn->info = mfs_npy_info_json(h);
     MFS_CHECK(mfs_tree_add_model_tensor(t, s->stem, tn), e, MFS_FATAL, ENOMEM, -1, "out of memory");
 

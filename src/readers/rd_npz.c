@@ -166,7 +166,7 @@ static int npz_build(void *state, mfs_tree *t, mfs_err *e)
             ok = 0;
             break;
         }
-        if (mfs_npy_tensor_init(tn, &m->h, m->src, m->base, e) < 0) {
+        if (mfs_npy_tensor_init(t, tn, &m->h, m->src, m->base, e) < 0) {
             json_decref(list);
             mfs_err_prefix(e, "member %s", m->name);
             return e->status = MFS_FATAL;

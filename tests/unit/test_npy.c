@@ -349,6 +349,35 @@ MFS_TEST(test_npy_model_bigendian_fortran)
     mfs_model_close(m);
 }
 
+/* Big-endian complex: the real and imaginary halves swap separately. */
+MFS_TEST(test_npy_model_bigendian_complex)
+{
+    float want[2][3][2]; /* (2, 3) complex64, C order */
+    unsigned char c_order[48], f_order[48];
+    for (int i = 0; i < 2; i++)
+        for (int j = 0; j < 3; j++)
+            for (int k = 0; k < 2; k++) {
+                float v = (float)(i * 100 + j * 10 + k) + 0.5f;
+                uint32_t u;
+                want[i][j][k] = v;
+                memcpy(&u, &v, 4);
+                unsigned char b[4] = {(unsigned char)(u >> 24), (unsigned char)(u >> 16),
+                                      (unsigned char)(u >> 8), (unsigned char)u};
+                memcpy(c_order + 8 * (i * 3 + j) + 4 * k, b, 4);
+                memcpy(f_order + 8 * (j * 2 + i) + 4 * k, b, 4);
+            }
+    write_npy("bc.npy", 1, "{'descr': '>c8', 'fortran_order': False, 'shape': (2, 3), }", c_order, 48);
+    write_npy("bcf.npy", 1, "{'descr': '>c8', 'fortran_order': True, 'shape': (2, 3), }", f_order, 48);
+    mfs_model *m = open_model("bc.npy");
+    expect_text(m, "tensors/bc/dtype", "complex64\n");
+    expect_bytes(m, "tensors/bc/data", want, sizeof want);
+    mfs_model_close(m);
+    m = open_model("bcf.npy");
+    expect_text(m, "tensors/bcf/shape", "[2, 3]\n");
+    expect_bytes(m, "tensors/bcf/data", want, sizeof want);
+    mfs_model_close(m);
+}
+
 MFS_TEST(test_npy_model_scalar_and_empty)
 {
     double v = 42.5;
