@@ -420,8 +420,8 @@ int tf_table_get(tf_table *t, const void *key, size_t klen, unsigned char **val,
     uint32_t rlo = 0, rhi = rc == MFS_OK ? b.nrestarts : 0;
     while (rc == MFS_OK && rhi - rlo > 1) {
         uint32_t mid = rlo + (rhi - rlo) / 2;
-        const unsigned char *rk;
-        size_t rkl;
+        const unsigned char *rk = NULL;
+        size_t rkl = 0;
         rc = restart_key(&b, mid, &rk, &rkl, e);
         if (rc != MFS_OK) break;
         if (keycmp(rk, rkl, key, klen) < 0)
