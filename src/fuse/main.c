@@ -190,7 +190,8 @@ static int run_loop(struct fuse_session *se, const struct fuse_cmdline_opts *c)
         return -ENOMEM;
     fuse_loop_cfg_set_clone_fd(cfg, 1);
     fuse_loop_cfg_set_max_threads(cfg, c->max_threads);
-    fuse_loop_cfg_set_idle_threads(cfg, c->max_idle_threads);
+    if (c->max_idle_threads != UINT_MAX) /* UINT_MAX = not given */
+        fuse_loop_cfg_set_idle_threads(cfg, c->max_idle_threads);
     ret = fuse_session_loop_mt(se, cfg);
     fuse_loop_cfg_destroy(cfg);
     return ret;

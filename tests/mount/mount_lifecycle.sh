@@ -1,0 +1,84 @@
+#!/bin/bash
+# mount_lifecycle.sh: how the daemon starts, serves in parallel, and ends.
+#   - SIGTERM, SIGINT and SIGHUP to a foreground daemon unmount cleanly, exit 0;
+#   - -s (single-threaded) serves correct bytes;
+#   - 8 concurrent readers of one 4 MiB tensor (and of different files)
+#     on the default multithreaded daemon all get numpy's bytes;
+#   - without -f the command returns once mounted (daemonized), the mount
+#     works, and fusermount3 -u ends it.
+. "$(dirname "$0")/common.inc"
+
+MODEL=$WORK/model.safetensors
+mfs_gen "$MODEL"
+mfs_need_ls "$MODEL"
+BIG_SHA=$("$PYTHON" "$HELPER" sha x big)
+
+# --- signals ---
+# A non-interactive shell starts background jobs with SIGINT ignored, and
+# libfuse (rightly) keeps an ignored signal ignored: MFS_EXEC restores the
+# default dispositions so the daemon sees SIGINT as from a terminal.
+for sig in TERM INT HUP; do
+    MNT=$(mfs_newdir "mnt-$sig")
+    MFS_EXEC="env --default-signal=INT,QUIT" \
+        mfs_mount_fg "$MODEL" "$MNT" "$WORK/daemon-$sig.log" || die "mount failed"
+    $T cat "$MNT/summary" >/dev/null || fail "read before SIG$sig"
+    kill -"$sig" "$DAEMON_PID"
+    for _ in $(seq 100); do mfs_alive "$DAEMON_PID" || break; sleep 0.1; done
+    if mfs_alive "$DAEMON_PID"; then
+        fail "daemon still running 10 s after SIG$sig"
+    else
+        wait "$DAEMON_PID"
+        st=$?
+        [ $st = 0 ] || fail "daemon exit status $st after SIG$sig"
+        mfs_is_mounted "$MNT" && fail "still mounted after SIG$sig" ||
+            pass "SIG$sig unmounts cleanly (exit $st)"
+    fi
+done
+
+# --- single-threaded ---
+MNT=$(mfs_newdir mnt-s)
+mfs_mount_fg "$MODEL" "$MNT" "$WORK/daemon-s.log" -s || die "mount -s failed"
+[ "$($T sha256sum <"$MNT/tensors/big/data" | cut -d' ' -f1)" = "$BIG_SHA" ] ||
+    fail "-s: tensors/big/data differs from numpy"
+$T "$PYTHON" "$HELPER" check-data "$MNT" && pass "-s serves correct bytes" || fail "-s data"
+mfs_stop "$MNT" "$DAEMON_PID" || fail "-s daemon exit status $?"
+
+# --- concurrent readers, multithreaded ---
+MNT=$(mfs_newdir mnt-mt)
+mfs_mount_fg "$MODEL" "$MNT" "$WORK/daemon-mt.log" || die "mount failed"
+READERS=()
+for i in $(seq 8); do
+    ( $T sha256sum <"$MNT/tensors/big/data" | cut -d' ' -f1 >"$WORK/par.$i" ) &
+    READERS+=($!)
+done
+# Meanwhile other files, with small odd-sized reads (dd bs=4097).
+for f in tensors/embed.weight/data tensors/pixels/data.npy summary; do
+    ( $T dd if="$MNT/$f" bs=4097 2>/dev/null | cmp -s - <("$MODELFS" cat "$MODEL" "$f") ||
+        echo "$f" >>"$WORK/par.bad" ) &
+    READERS+=($!)
+done
+wait_jobs_ok=1
+for j in "${READERS[@]}"; do wait "$j" || wait_jobs_ok=0; done
+for i in $(seq 8); do
+    [ "$(cat "$WORK/par.$i")" = "$BIG_SHA" ] || fail "concurrent reader $i got wrong bytes"
+done
+[ ! -s "$WORK/par.bad" ] || fail "concurrent small reads differ: $(cat "$WORK/par.bad")"
+[ $wait_jobs_ok = 1 ] || fail "a concurrent reader failed"
+# The page cache now holds big/data: a re-read comes from it, same bytes.
+[ "$($T sha256sum <"$MNT/tensors/big/data" | cut -d' ' -f1)" = "$BIG_SHA" ] ||
+    fail "cached re-read differs"
+[ $FAILED = 0 ] && pass "8 concurrent readers + 3 small-read streams: correct bytes"
+mfs_stop "$MNT" "$DAEMON_PID" || fail "daemon exit status $?"
+
+# --- daemonized (no -f) ---
+MNT=$(mfs_newdir mnt-bg)
+$T "$MODELFS" "$MODEL" "$MNT" -o log="$WORK/daemon-bg.log" ||
+    die "daemonized mount exited $?"
+mfs_is_mounted "$MNT" || die "modelfs returned but $MNT is not mounted"
+pass "daemonized mount returns once mounted"
+[ "$($T cat "$MNT/format")" = safetensors ] || fail "daemonized: /format"
+$T "$PYTHON" "$HELPER" check-data "$MNT" || fail "daemonized: data"
+timeout 20 fusermount3 -u "$MNT" || fail "fusermount3 -u"
+mfs_is_mounted "$MNT" && fail "still mounted after fusermount3 -u" ||
+    pass "fusermount3 -u ends a daemonized mount"
+exit $FAILED

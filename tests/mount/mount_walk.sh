@@ -1,0 +1,66 @@
+#!/bin/bash
+# mount_walk.sh: a mount shows exactly what `modelfs ls|tree|cat` show.
+#
+# Mounts a safetensors file the test writes itself (st_helper.py) and
+# checks, through the kernel:
+#   - the walk: `find` (readdir order, unsorted) == `modelfs tree`, and
+#     GNU `ls -RU` == `modelfs ls -R` (both in node order);
+#   - every file: content == `modelfs cat`, st_size == its length;
+#   - tensors/*/data and data.npy == numpy's bytes/arrays (odd offsets too);
+#   - user.dtype / user.shape / user.nbytes xattrs, ENODATA, ERANGE.
+. "$(dirname "$0")/common.inc"
+
+MODEL=$WORK/model.safetensors
+mfs_gen "$MODEL"
+mfs_need_ls "$MODEL"
+MNT=$(mfs_newdir mnt)
+mfs_mount_fg "$MODEL" "$MNT" "$WORK/daemon.log" || die "mount failed"
+
+# --- the walk, in readdir order ---
+"$MODELFS" tree "$MODEL" >"$WORK/tree.want" || die "modelfs tree"
+(cd "$MNT" && $T find . -mindepth 1 \( -type d -printf '%P/\n' \) -o -printf '%P\n') \
+    >"$WORK/tree.got" || die "find on the mount"
+if cmp -s "$WORK/tree.want" "$WORK/tree.got"; then
+    pass "find == modelfs tree ($(wc -l <"$WORK/tree.got") entries)"
+else
+    diff "$WORK/tree.want" "$WORK/tree.got" | head -20 >&2
+    fail "find of the mount differs from 'modelfs tree'"
+fi
+
+# GNU ls -RU: ".:" header first and "./dir:" headers; modelfs ls -R has no
+# top header and bare "dir:" headers. Otherwise the same layout.
+"$MODELFS" ls -R "$MODEL" >"$WORK/lsR.want" || die "modelfs ls -R"
+(cd "$MNT" && $T ls -RU1 .) | sed -e '1{/^\.:$/d}' -e 's|^\./\(.*\):$|\1:|' >"$WORK/lsR.got"
+if cmp -s "$WORK/lsR.want" "$WORK/lsR.got"; then
+    pass "ls -RU == modelfs ls -R"
+else
+    diff "$WORK/lsR.want" "$WORK/lsR.got" | head -20 >&2
+    fail "ls -RU of the mount differs from 'modelfs ls -R'"
+fi
+
+# --- every file's bytes and size ---
+nfiles=0
+while IFS= read -r -d '' rel; do
+    rel=${rel#./}
+    size=$(stat -c %s "$MNT/$rel")
+    "$MODELFS" cat "$MODEL" "$rel" >"$WORK/want.bin" 2>"$WORK/cat.err" ||
+        { fail "modelfs cat $rel: $(cat "$WORK/cat.err")"; continue; }
+    $T cat "$MNT/$rel" >"$WORK/got.bin" || { fail "cat $rel on the mount"; continue; }
+    cmp -s "$WORK/want.bin" "$WORK/got.bin" || fail "$rel: mount content != modelfs cat"
+    [ "$size" = "$(stat -c %s "$WORK/want.bin")" ] ||
+        fail "$rel: st_size $size != $(stat -c %s "$WORK/want.bin") bytes"
+    nfiles=$((nfiles + 1))
+done < <(cd "$MNT" && $T find . -type f -print0)
+[ "$nfiles" -gt 20 ] || fail "only $nfiles files in the mount"
+pass "$nfiles files: content == modelfs cat, st_size exact"
+
+# --- against numpy ---
+$T "$PYTHON" "$HELPER" check-data "$MNT" && pass "data, data.npy == numpy" ||
+    fail "data/data.npy differ from numpy"
+$T "$PYTHON" "$HELPER" check-xattr "$MNT" && pass "xattrs" || fail "xattrs"
+
+# Nothing should have been logged (no read errors).
+[ ! -s "$WORK/daemon.log" ] || { cat "$WORK/daemon.log" >&2; fail "daemon logged errors"; }
+
+mfs_stop "$MNT" "$DAEMON_PID" || fail "daemon exit status $? after unmount"
+exit $FAILED
