@@ -1,0 +1,211 @@
+/* h5_lib.c: the HDF5 lock, per-thread setup, errors, and opening a file.
+ *
+ * Locking. libhdf5 1.10.8 on Debian is built thread-safe
+ * (H5is_library_threadsafe says so, H5_HAVE_THREADSAFE), which means it
+ * serialises every API call behind one internal lock. modelfs adds its
+ * own process-wide mutex, h5_lock, around every sequence of HDF5 calls:
+ * a tensor read is several calls (select a hyperslab, read, close the
+ * space) that must not interleave with another thread's, and the
+ * lazily opened dataset handles of h5_tensor.c are shared state. Reads
+ * of HDF5 tensors served by a CUSTOM locator are therefore serialised;
+ * contiguous unfiltered datasets are PLAIN locators the core serves with
+ * pread, without the lock (see docs/hdf5.md for what this costs).
+ *
+ * Errors. HDF5 prints its error stack to stderr by default, per thread;
+ * h5_thread_init() turns that off for every thread that enters, and
+ * h5_err() turns the stack into one mfs_err line.
+ *
+ * The canary. libhdf5 1.10 is not hardened against hostile files: some
+ * corrupt files crash or hang it inside its metadata parsers. Before
+ * the real open, h5_open_src() forks a child that opens the file and
+ * runs the whole mount-time walk (the same code: h5_model_canary), plus
+ * reads of small datasets; the parent waits for it (with a timeout)
+ * and refuses the file with a clear message if the child crashed or hung.
+ * Set MFS_H5_CANARY=0 to skip it, MFS_H5_CANARY_TIMEOUT=<seconds> to
+ * change the limit (default 60). */
+#include "readers/h5_lib.h"
+#include "core/log.h"
+#include <H5PLpublic.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+pthread_mutex_t h5_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static __thread int t_ready;
+static int g_lib_ready;
+
+void h5_thread_init(void)
+{
+    if (t_ready) return;
+    if (!g_lib_ready) {
+        H5open();
+        /* Never load filter plugins named by a file: a crafted file could
+         * otherwise make libhdf5 dlopen() libraries from its plugin path. */
+        H5PLset_loading_state(0);
+        g_lib_ready = 1;
+    }
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    t_ready = 1;
+}
+
+void h5_enter(void)
+{
+    pthread_mutex_lock(&h5_lock);
+    h5_thread_init();
+}
+
+void h5_leave(void)
+{
+    pthread_mutex_unlock(&h5_lock);
+}
+
+/* ---- errors ------------------------------------------------------------ */
+
+struct err_walk {
+    char first[160]; /* outermost (API level) */
+    char last[160];  /* innermost (the cause) */
+    int n;
+};
+
+static herr_t err_cb(unsigned n, const H5E_error2_t *err, void *data)
+{
+    struct err_walk *w = data;
+    const char *d = err->desc ? err->desc : "";
+    if (w->n == 0) snprintf(w->first, sizeof w->first, "%s", d);
+    snprintf(w->last, sizeof w->last, "%s", d);
+    w->n = (int)n + 1;
+    return 0;
+}
+
+int h5_err(mfs_err *e, int status, int errnum, const char *fmt, ...)
+{
+    char what[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    struct err_walk w = {{0}, {0}, 0};
+    H5Ewalk2(H5E_DEFAULT, H5E_WALK_DOWNWARD, err_cb, &w);
+    H5Eclear2(H5E_DEFAULT);
+    if (w.n == 0 || (!w.first[0] && !w.last[0]))
+        return mfs_err_set(e, status, errnum, -1, "%s", what);
+    if (w.n == 1 || strcmp(w.first, w.last) == 0)
+        return mfs_err_set(e, status, errnum, -1, "%s: HDF5: %s", what, w.last);
+    return mfs_err_set(e, status, errnum, -1, "%s: HDF5: %s: %s", what, w.first, w.last);
+}
+
+/* ---- signature --------------------------------------------------------- */
+
+static const unsigned char h5_sig[8] = {0x89, 'H', 'D', 'F', '\r', '\n', 0x1a, '\n'};
+
+long h5_sig_offset(const unsigned char *head, size_t len)
+{
+    /* The superblock sits at 0 or, after a user block, at 512, 1024,
+     * 2048 ... (powers of two); the probe only shows the first 4 KiB. */
+    for (size_t off = 0; off + 8 <= len; off = off ? off * 2 : 512)
+        if (memcmp(head + off, h5_sig, 8) == 0) return (long)off;
+    return -1;
+}
+
+int h5_mem_has(const unsigned char *hay, size_t n, const char *needle)
+{
+    size_t k = strlen(needle);
+    if (!hay || k == 0 || n < k) return 0;
+    return memmem(hay, n, needle, k) != NULL;
+}
+
+/* ---- the canary ---------------------------------------------------------- */
+
+static int canary_timeout(void)
+{
+    const char *s = getenv("MFS_H5_CANARY_TIMEOUT");
+    int v = s ? atoi(s) : 0;
+    return v > 0 ? v : 60;
+}
+
+int h5_canary_enabled(void)
+{
+    const char *s = getenv("MFS_H5_CANARY");
+    return !(s && strcmp(s, "0") == 0);
+}
+
+/* Runs h5_model_canary() in a child. @return MFS_OK when the child exited
+ * 0, MFS_OK too when fork is impossible (logged), else MFS_FATAL. Caller
+ * holds the lock (so no other thread is inside HDF5 when we fork). */
+int h5_canary_run(mfs_src *src, const char *label, struct h5_model *tmpl, mfs_err *e)
+{
+    fflush(stderr);
+    pid_t pid = fork();
+    if (pid < 0) {
+        mfs_log("%s: cannot fork the HDF5 canary (%s); opening without it", label,
+                strerror(errno));
+        return MFS_OK;
+    }
+    if (pid == 0) {
+        /* Child: default crash behaviour (no sanitizer/fuzzer reports of a
+         * library crash we turn into an error), no core files. */
+        signal(SIGSEGV, SIG_DFL);
+        signal(SIGBUS, SIG_DFL);
+        signal(SIGFPE, SIG_DFL);
+        signal(SIGILL, SIG_DFL);
+        signal(SIGABRT, SIG_DFL);
+        alarm((unsigned)canary_timeout() + 5);
+        int rc = h5_model_canary(src, label, tmpl);
+        _exit(rc == 0 ? 0 : 3);
+    }
+    int limit_ms = canary_timeout() * 1000, waited = 0, status = 0, sleep_us = 200;
+    for (;;) {
+        pid_t r = waitpid(pid, &status, WNOHANG);
+        if (r == pid) break;
+        if (r < 0 && errno != EINTR) {
+            mfs_log("%s: lost the HDF5 canary (%s)", label, strerror(errno));
+            return MFS_OK;
+        }
+        if (waited >= limit_ms) {
+            kill(pid, SIGKILL);
+            waitpid(pid, &status, 0);
+            return mfs_err_set(e, MFS_FATAL, EINVAL, -1,
+                               "HDF5 metadata walk did not finish in %d s: the file is "
+                               "corrupt (libhdf5 loops on it)", canary_timeout());
+        }
+        struct timespec ts = {0, sleep_us * 1000L};
+        nanosleep(&ts, NULL);
+        waited += sleep_us / 1000 ? sleep_us / 1000 : 1;
+        if (sleep_us < 20000) sleep_us *= 2;
+    }
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return MFS_OK;
+    if (WIFSIGNALED(status))
+        return mfs_err_set(e, MFS_FATAL, EINVAL, -1,
+                           "libhdf5 crashed (signal %d) while walking the file's metadata: "
+                           "the HDF5 structures are corrupt", WTERMSIG(status));
+    return mfs_err_set(e, MFS_FATAL, EINVAL, -1,
+                       "HDF5 metadata walk failed in a check process (exit %d)",
+                       WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+}
+
+/* ---- open ---------------------------------------------------------------- */
+
+hid_t h5_open_src(mfs_src *src, const char *label, mfs_err *e)
+{
+    h5_thread_init();
+    hid_t fapl = h5_vfd_fapl(src);
+    if (fapl < 0) {
+        h5_err(e, MFS_FATAL, ENOMEM, "%s: cannot set up the HDF5 file driver", label);
+        return H5I_INVALID_HID;
+    }
+    /* Keep the file's metadata cache modest; we read metadata once. */
+    hid_t f = H5Fopen(label, H5F_ACC_RDONLY, fapl);
+    H5Pclose(fapl);
+    if (f < 0) {
+        h5_err(e, MFS_FATAL, EINVAL, "not a readable HDF5 file");
+        return H5I_INVALID_HID;
+    }
+    return f;
+}

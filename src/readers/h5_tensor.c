@@ -1,0 +1,740 @@
+/* h5_tensor.c: an HDF5 dataset as an mfs_tensor.
+ *
+ * Types. A dataset's HDF5 type maps to a dtype and a *memory type*: the
+ * type H5Dread converts to so that the bytes come out as the canonical
+ * C-order little-endian data (HDF5 does the big-endian swap). Integers
+ * and IEEE floats (float16 and bfloat16 too, recognised by their bit
+ * fields) map directly; h5py's bool (an int8 enum FALSE/TRUE) is bool;
+ * h5py's complex (compound of two floats "r", "i") is complex64/128; a
+ * fixed-size array type of numbers adds its dimensions to the shape;
+ * Keras 3 bfloat16 (a 2-byte dataset with attribute dtype="bfloat16") is
+ * bfloat16; any other fixed-size type (opaque, compound) is shown as its
+ * raw bytes: uint8 with an extra last dimension of the type's size.
+ * Strings are text (h5_dataset_text), references and vlen sequences are
+ * skipped.
+ *
+ * Locators. A contiguous, unfiltered, non-external, allocated dataset
+ * whose stored bytes are already the canonical bytes (or their per-element
+ * byte swap) is a PLAIN/BYTESWAP locator at H5Dget_offset(): the core
+ * preads it with no HDF5 call and no lock. Everything else (chunked,
+ * compressed, compact, not yet allocated = fill value, converted types)
+ * is a CUSTOM locator whose read callback maps the byte range
+ * [off, off+len) to the flat element range it covers and selects exactly
+ * those elements as a union of at most 2*rank hyperslab boxes, so HDF5
+ * reads only the chunks that hold them; partial elements at the edges go
+ * through a small bounce buffer. The dataset stays open after its first
+ * read (its chunk cache, sized to hold a few chunks, then serves the
+ * neighbouring reads); at most MAX_OPEN datasets stay open, the least
+ * recently read is closed first. Reads run under h5_lock (the tensor's
+ * `lock`). */
+#include "readers/h5_lib.h"
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_OPEN 64
+#define CACHE_MIN ((size_t)1 << 20)
+#define CACHE_MAX ((size_t)64 << 20)
+
+struct h5_dctx {
+    struct h5_model *m;
+    char *path;                /* dataset path, to open lazily */
+    hid_t dset;                /* open dataset or H5I_INVALID_HID */
+    hid_t mem;                 /* memory type (owned) */
+    int nd;                    /* dataspace rank (0 = scalar) */
+    hsize_t dims[MFS_MAX_DIMS];
+    size_t esz;                /* canonical bytes per HDF5 element */
+    size_t swap;               /* >1: byte-swap units of this size after reading */
+    size_t chunk_bytes;        /* chunked: bytes of one chunk, else 0 */
+    unsigned long long last_use;
+};
+
+static unsigned long long g_tick;
+static int g_open;
+
+/* ---- type mapping ------------------------------------------------------- */
+
+struct tmap {
+    mfs_dtype dt;
+    hid_t mem;          /* owned; H5I_INVALID_HID when not mapped */
+    int be;             /* stored big-endian */
+    int plain_ok;       /* stored bytes == canonical bytes (after per-item swap if be) */
+    size_t swap;        /* manual swap unit after raw reads (enum BE) */
+    int extra_nd;       /* extra trailing dims from array types / raw bytes */
+    hsize_t extra[8];
+    char desc[96];
+};
+
+static mfs_dtype int_dtype(size_t size, int sign)
+{
+    switch (size) {
+    case 1: return sign ? MFS_DT_I8 : MFS_DT_U8;
+    case 2: return sign ? MFS_DT_I16 : MFS_DT_U16;
+    case 4: return sign ? MFS_DT_I32 : MFS_DT_U32;
+    case 8: return sign ? MFS_DT_I64 : MFS_DT_U64;
+    default: return MFS_DT_INVALID;
+    }
+}
+
+/* Maps integer/float/bitfield type @ft; 0 on success, -1 if unsupported.
+ * Sets dt, mem, be, plain_ok. */
+static int map_number(hid_t ft, struct tmap *m)
+{
+    H5T_class_t c = H5Tget_class(ft);
+    size_t size = H5Tget_size(ft);
+    m->be = H5Tget_order(ft) == H5T_ORDER_BE;
+    size_t prec = H5Tget_precision(ft);
+    int off = H5Tget_offset(ft);
+    if (c == H5T_INTEGER || c == H5T_BITFIELD) {
+        int sign = c == H5T_INTEGER && H5Tget_sign(ft) == H5T_SGN_2;
+        m->dt = int_dtype(size, sign);
+        if (m->dt == MFS_DT_INVALID) return -1;
+        if (c == H5T_BITFIELD) {
+            m->mem = H5Tcopy(ft);
+            if (m->mem >= 0 && size > 1) H5Tset_order(m->mem, H5T_ORDER_LE);
+        } else {
+            hid_t std;
+            switch (size) {
+            case 1: std = sign ? H5T_STD_I8LE : H5T_STD_U8LE; break;
+            case 2: std = sign ? H5T_STD_I16LE : H5T_STD_U16LE; break;
+            case 4: std = sign ? H5T_STD_I32LE : H5T_STD_U32LE; break;
+            default: std = sign ? H5T_STD_I64LE : H5T_STD_U64LE; break;
+            }
+            m->mem = H5Tcopy(std);
+        }
+        m->plain_ok = prec == size * 8 && off == 0;
+        snprintf(m->desc, sizeof m->desc, "%s%zu %s", c == H5T_BITFIELD ? "bitfield" :
+                 sign ? "int" : "uint", size * 8, m->be ? "big-endian" : "little-endian");
+        return m->mem >= 0 ? 0 : -1;
+    }
+    if (c != H5T_FLOAT) return -1;
+    size_t spos, epos, esize, mpos, msize;
+    if (H5Tget_fields(ft, &spos, &epos, &esize, &mpos, &msize) < 0) return -1;
+    int std = 0;
+    if (size == 2 && spos == 15 && epos == 10 && esize == 5 && mpos == 0 && msize == 10) {
+        m->dt = MFS_DT_F16, std = 1;
+    } else if (size == 2 && spos == 15 && epos == 7 && esize == 8 && mpos == 0 && msize == 7) {
+        m->dt = MFS_DT_BF16, std = 1;
+    } else if (size == 4) {
+        m->dt = MFS_DT_F32;
+        std = spos == 31 && epos == 23 && esize == 8 && mpos == 0 && msize == 23;
+    } else if (size == 8) {
+        m->dt = MFS_DT_F64;
+        std = spos == 63 && epos == 52 && esize == 11 && mpos == 0 && msize == 52;
+    } else if (size > 8 && size <= 16) {
+        m->dt = MFS_DT_F64; /* long double: converted (precision lost) */
+    } else {
+        return -1;
+    }
+    if (m->dt == MFS_DT_F32) m->mem = H5Tcopy(H5T_IEEE_F32LE);
+    else if (m->dt == MFS_DT_F64) m->mem = H5Tcopy(H5T_IEEE_F64LE);
+    else {
+        /* half types: same layout, little-endian (HDF5's order conversion) */
+        m->mem = H5Tcopy(ft);
+        if (m->mem >= 0) H5Tset_order(m->mem, H5T_ORDER_LE);
+    }
+    m->plain_ok = std && prec == size * 8 && off == 0 && H5Tget_norm(ft) == H5T_NORM_IMPLIED;
+    snprintf(m->desc, sizeof m->desc, "float%zu %s", size * 8, m->be ? "big-endian" : "little-endian");
+    return m->mem >= 0 ? 0 : -1;
+}
+
+/* h5py's bool: an enum of a 1-byte integer with exactly FALSE=0, TRUE=1. */
+static int is_h5py_bool(hid_t ft)
+{
+    if (H5Tget_nmembers(ft) != 2 || H5Tget_size(ft) != 1) return 0;
+    for (unsigned i = 0; i < 2; i++) {
+        char *name = H5Tget_member_name(ft, i);
+        signed char val = -1;
+        int ok = name && H5Tget_member_value(ft, i, &val) >= 0 &&
+                 ((strcmp(name, "FALSE") == 0 && val == 0) || (strcmp(name, "TRUE") == 0 && val == 1));
+        H5free_memory(name);
+        if (!ok) return 0;
+    }
+    return 1;
+}
+
+/* h5py's complex: compound {r: float, i: float} of equal types. */
+static int map_complex(hid_t ft, struct tmap *m)
+{
+    if (H5Tget_nmembers(ft) != 2) return -1;
+    size_t size = H5Tget_size(ft);
+    if (size != 8 && size != 16) return -1;
+    hid_t a = H5Tget_member_type(ft, 0), b = H5Tget_member_type(ft, 1);
+    int rc = -1;
+    if (a < 0 || b < 0) goto out;
+    if (H5Tget_class(a) != H5T_FLOAT || H5Tequal(a, b) <= 0 || H5Tget_size(a) * 2 != size ||
+        H5Tget_member_offset(ft, 0) != 0 || H5Tget_member_offset(ft, 1) != size / 2)
+        goto out;
+    struct tmap sub = {0};
+    sub.mem = H5I_INVALID_HID;
+    if (map_number(a, &sub) < 0 || (sub.dt != MFS_DT_F32 && sub.dt != MFS_DT_F64)) {
+        if (sub.mem >= 0) H5Tclose(sub.mem);
+        goto out;
+    }
+    char *n0 = H5Tget_member_name(ft, 0), *n1 = H5Tget_member_name(ft, 1);
+    m->mem = H5Tcreate(H5T_COMPOUND, size);
+    if (m->mem >= 0 && n0 && n1 && H5Tinsert(m->mem, n0, 0, sub.mem) >= 0 &&
+        H5Tinsert(m->mem, n1, size / 2, sub.mem) >= 0) {
+        m->dt = sub.dt == MFS_DT_F32 ? MFS_DT_C64 : MFS_DT_C128;
+        m->be = sub.be;
+        m->plain_ok = sub.plain_ok && !sub.be; /* BE complex: per-component swap */
+        snprintf(m->desc, sizeof m->desc, "complex%zu %s", size * 8,
+                 sub.be ? "big-endian" : "little-endian");
+        rc = 0;
+    }
+    H5free_memory(n0);
+    H5free_memory(n1);
+    H5Tclose(sub.mem);
+out:
+    if (a >= 0) H5Tclose(a);
+    if (b >= 0) H5Tclose(b);
+    return rc;
+}
+
+/* Fills @m for file type @ft. Returns H5K_TENSOR, H5K_STRINGS or H5K_SKIP
+ * (with *why). @bf16 is set when the dataset says dtype="bfloat16". */
+static enum h5_dkind map_type(hid_t ft, int bf16, struct tmap *m, const char **why)
+{
+    memset(m, 0, sizeof *m);
+    m->mem = H5I_INVALID_HID;
+    H5T_class_t c = H5Tget_class(ft);
+    size_t size = H5Tget_size(ft);
+    if (c == H5T_STRING) return H5K_STRINGS;
+    if (bf16 && size == 2 && (c == H5T_INTEGER || c == H5T_OPAQUE || c == H5T_BITFIELD ||
+                              c == H5T_FLOAT)) {
+        /* Keras 3: raw bfloat16 bits in a 2-byte type (FORMATS.md §2.2) */
+        m->dt = MFS_DT_BF16;
+        m->be = c != H5T_OPAQUE && H5Tget_order(ft) == H5T_ORDER_BE;
+        m->mem = H5Tcopy(ft);
+        m->swap = m->be ? 2 : 0;
+        m->plain_ok = 1;
+        snprintf(m->desc, sizeof m->desc, "bfloat16 (Keras dtype attribute)");
+        return m->mem >= 0 ? H5K_TENSOR : H5K_SKIP;
+    }
+    switch (c) {
+    case H5T_INTEGER:
+    case H5T_FLOAT:
+    case H5T_BITFIELD:
+        if (map_number(ft, m) == 0) return H5K_TENSOR;
+        break;
+    case H5T_ENUM:
+        if (is_h5py_bool(ft)) {
+            m->dt = MFS_DT_BOOL;
+            m->mem = H5Tcopy(ft);
+            m->plain_ok = 1;
+            snprintf(m->desc, sizeof m->desc, "bool (h5py enum)");
+            return H5K_TENSOR;
+        } else {
+            hid_t base = H5Tget_super(ft);
+            if (base >= 0 && H5Tget_class(base) == H5T_INTEGER) {
+                m->dt = int_dtype(H5Tget_size(base), H5Tget_sign(base) == H5T_SGN_2);
+                m->be = H5Tget_order(base) == H5T_ORDER_BE;
+            }
+            if (base >= 0) H5Tclose(base);
+            if (m->dt != MFS_DT_INVALID) {
+                m->mem = H5Tcopy(ft); /* enum -> int has no HDF5 conversion: raw + swap */
+                m->swap = m->be ? size : 0;
+                m->plain_ok = 1;
+                snprintf(m->desc, sizeof m->desc, "enum of int%zu", size * 8);
+                return H5K_TENSOR;
+            }
+        }
+        break;
+    case H5T_COMPOUND:
+        if (map_complex(ft, m) == 0) return H5K_TENSOR;
+        break;
+    case H5T_ARRAY: {
+        int nd = H5Tget_array_ndims(ft);
+        hid_t base = H5Tget_super(ft);
+        struct tmap sub;
+        memset(&sub, 0, sizeof sub);
+        sub.mem = H5I_INVALID_HID;
+        if (nd > 0 && nd <= 8 && base >= 0 && H5Tget_array_dims2(ft, m->extra) == nd &&
+            (H5Tget_class(base) == H5T_INTEGER || H5Tget_class(base) == H5T_FLOAT) &&
+            map_number(base, &sub) == 0) {
+            m->mem = H5Tarray_create2(sub.mem, (unsigned)nd, m->extra);
+            m->dt = sub.dt;
+            m->be = sub.be;
+            m->plain_ok = sub.plain_ok;
+            m->extra_nd = nd;
+            snprintf(m->desc, sizeof m->desc, "array of %s", sub.desc);
+        }
+        if (sub.mem >= 0) H5Tclose(sub.mem);
+        if (base >= 0) H5Tclose(base);
+        if (m->mem >= 0) return H5K_TENSOR;
+        m->extra_nd = 0;
+        break;
+    }
+    default:
+        break;
+    }
+    if (m->mem >= 0) H5Tclose(m->mem);
+    m->mem = H5I_INVALID_HID;
+    if (c == H5T_VLEN) {
+        *why = "variable-length sequences are not shown";
+        return H5K_SKIP;
+    }
+    if (c == H5T_REFERENCE) {
+        *why = "object/region references are not shown";
+        return H5K_SKIP;
+    }
+    if (size == 0 || size > (1u << 20)) {
+        *why = "element type too large";
+        return H5K_SKIP;
+    }
+    if (H5Tdetect_class(ft, H5T_VLEN) > 0 || H5Tdetect_class(ft, H5T_REFERENCE) > 0 ||
+        (H5Tdetect_class(ft, H5T_STRING) > 0 && H5Tis_variable_str(ft) > 0)) {
+        *why = "type holds variable-length parts";
+        return H5K_SKIP;
+    }
+    /* raw bytes of any other fixed-size type, as stored */
+    m->dt = MFS_DT_U8;
+    m->mem = H5Tcopy(ft);
+    m->plain_ok = 1;
+    m->extra_nd = 1;
+    m->extra[0] = size;
+    snprintf(m->desc, sizeof m->desc, "raw %zu-byte elements (hdf5 class %d)", size, (int)c);
+    return m->mem >= 0 ? H5K_TENSOR : H5K_SKIP;
+}
+
+/* dtype="bfloat16" attribute (Keras 3) on the dataset. */
+static int has_bf16_attr(hid_t dset)
+{
+    if (h5_attr_exists(dset, "dtype") != 1) return 0;
+    char *s = h5_attr_string(dset, "dtype", NULL);
+    int r = s && strcmp(s, "bfloat16") == 0;
+    free(s);
+    return r;
+}
+
+/* ---- reading -------------------------------------------------------------- */
+
+/* Selects in @fspace the flat C-order element range [a, b) as a union of
+ * boxes: at each step the largest aligned block that fits. */
+static int select_flat(hid_t fspace, int nd, const hsize_t *dims, uint64_t a, uint64_t b)
+{
+    uint64_t S[MFS_MAX_DIMS];
+    S[nd - 1] = 1;
+    for (int k = nd - 2; k >= 0; k--) S[k] = S[k + 1] * dims[k + 1];
+    int first = 1;
+    while (a < b) {
+        int k = nd - 1;
+        for (int j = 0; j < nd; j++)
+            if (a % S[j] == 0 && S[j] <= b - a) {
+                k = j;
+                break;
+            }
+        hsize_t start[MFS_MAX_DIMS], count[MFS_MAX_DIMS];
+        for (int j = 0; j < nd; j++) {
+            start[j] = j <= k ? (a / S[j]) % dims[j] : 0;
+            count[j] = j < k ? 1 : dims[j];
+        }
+        uint64_t n = (b - a) / S[k], room = dims[k] - start[k];
+        count[k] = n < room ? n : room;
+        if (H5Sselect_hyperslab(fspace, first ? H5S_SELECT_SET : H5S_SELECT_OR, start, NULL,
+                                count, NULL) < 0)
+            return -1;
+        first = 0;
+        a += count[k] * S[k];
+    }
+    return 0;
+}
+
+static void close_lru(struct h5_model *m)
+{
+    struct h5_dctx *victim = NULL;
+    for (size_t i = 0; i < m->nctx; i++) {
+        struct h5_dctx *c = m->ctx[i];
+        if (c->dset >= 0 && (!victim || c->last_use < victim->last_use)) victim = c;
+    }
+    if (victim) {
+        H5Dclose(victim->dset);
+        victim->dset = H5I_INVALID_HID;
+        g_open--;
+    }
+}
+
+static int ensure_open(struct h5_dctx *c, mfs_err *e)
+{
+    c->last_use = ++g_tick;
+    if (c->dset >= 0) return MFS_OK;
+    if (g_open >= MAX_OPEN) close_lru(c->m);
+    hid_t dapl = H5Pcreate(H5P_DATASET_ACCESS);
+    if (dapl >= 0 && c->chunk_bytes) {
+        /* room for a few chunks so neighbouring reads hit the cache */
+        size_t nbytes = c->chunk_bytes > CACHE_MAX / 4 ? CACHE_MAX : c->chunk_bytes * 4;
+        if (nbytes < CACHE_MIN) nbytes = CACHE_MIN;
+        H5Pset_chunk_cache(dapl, 12421, nbytes, 0.75);
+    }
+    c->dset = H5Dopen2(c->m->file, c->path, dapl >= 0 ? dapl : H5P_DEFAULT);
+    if (dapl >= 0) H5Pclose(dapl);
+    if (c->dset < 0) return h5_err(e, MFS_FAILED, EIO, "%s: cannot open the dataset", c->path);
+    g_open++;
+    return MFS_OK;
+}
+
+static void swap_units(unsigned char *p, size_t n, size_t unit)
+{
+    for (size_t i = 0; i + unit <= n; i += unit)
+        for (size_t a = 0, b = unit - 1; a < b; a++, b--) {
+            unsigned char t = p[i + a];
+            p[i + a] = p[i + b];
+            p[i + b] = t;
+        }
+}
+
+/* Reads HDF5 elements [k0, k1) into @dst (canonical bytes). */
+static int read_elems(struct h5_dctx *c, uint64_t k0, uint64_t k1, void *dst, mfs_err *e)
+{
+    herr_t r;
+    if (c->nd == 0) {
+        r = H5Dread(c->dset, c->mem, H5S_ALL, H5S_ALL, H5P_DEFAULT, dst);
+    } else {
+        hid_t fspace = H5Dget_space(c->dset);
+        hsize_t n = k1 - k0;
+        hid_t mspace = H5Screate_simple(1, &n, NULL);
+        r = -1;
+        if (fspace >= 0 && mspace >= 0 && select_flat(fspace, c->nd, c->dims, k0, k1) == 0)
+            r = H5Dread(c->dset, c->mem, mspace, fspace, H5P_DEFAULT, dst);
+        if (mspace >= 0) H5Sclose(mspace);
+        if (fspace >= 0) H5Sclose(fspace);
+    }
+    if (r < 0)
+        return h5_err(e, MFS_FAILED, EIO, "%s: reading elements [%llu, %llu) failed", c->path,
+                      (unsigned long long)k0, (unsigned long long)k1);
+    if (c->swap > 1) swap_units(dst, (size_t)(k1 - k0) * c->esz, c->swap);
+    return MFS_OK;
+}
+
+/* The CUSTOM read callback (the core holds h5_lock around it). */
+static int h5_read_cb(const mfs_tensor *t, uint64_t off, void *buf, size_t len, mfs_err *e)
+{
+    struct h5_dctx *c = t->read_ctx;
+    h5_thread_init();
+    MFS_FORWARD(ensure_open(c, e));
+    uint64_t esz = c->esz, end = off + len;
+    uint64_t ea = (off + esz - 1) / esz, eb = end / esz;
+    unsigned char *out = buf;
+    if (ea < eb) MFS_FORWARD(read_elems(c, ea, eb, out + (ea * esz - off), e));
+    unsigned char *tmp = NULL;
+    if (off % esz || end % esz) {
+        tmp = malloc(esz);
+        if (!tmp) return mfs_err_set(e, MFS_FAILED, ENOMEM, -1, "out of memory");
+    }
+    int rc = MFS_OK;
+    if (off % esz) { /* head: part of element off/esz */
+        uint64_t k = off / esz;
+        rc = read_elems(c, k, k + 1, tmp, e);
+        if (rc == MFS_OK) {
+            uint64_t lo = off - k * esz, hi = end - k * esz < esz ? end - k * esz : esz;
+            memcpy(out, tmp + lo, (size_t)(hi - lo));
+        }
+    }
+    if (rc == MFS_OK && end % esz && !(off % esz && off / esz == eb)) { /* tail */
+        rc = read_elems(c, eb, eb + 1, tmp, e);
+        if (rc == MFS_OK) memcpy(out + (eb * esz - off), tmp, (size_t)(end - eb * esz));
+    }
+    free(tmp);
+    return rc;
+}
+
+void h5_tensor_close_all(struct h5_model *m)
+{
+    for (size_t i = 0; i < m->nctx; i++) {
+        struct h5_dctx *c = m->ctx[i];
+        if (c->dset >= 0) {
+            H5Dclose(c->dset);
+            g_open--;
+        }
+        if (c->mem >= 0) H5Tclose(c->mem);
+        free(c->path);
+        free(c);
+    }
+    free(m->ctx);
+    m->ctx = NULL;
+    m->nctx = m->capctx = 0;
+}
+
+/* ---- dataset -> tensor ---------------------------------------------------- */
+
+static const char *filter_name(H5Z_filter_t id)
+{
+    switch (id) {
+    case H5Z_FILTER_DEFLATE: return "gzip";
+    case H5Z_FILTER_SHUFFLE: return "shuffle";
+    case H5Z_FILTER_FLETCHER32: return "fletcher32";
+    case H5Z_FILTER_SZIP: return "szip";
+    case H5Z_FILTER_NBIT: return "nbit";
+    case H5Z_FILTER_SCALEOFFSET: return "scaleoffset";
+    case 32000: return "lzf";
+    case 32001: return "blosc";
+    case 32004: return "lz4";
+    case 32015: return "zstd";
+    default: return NULL;
+    }
+}
+
+int h5_tensor_from_dataset(struct h5_model *m, mfs_tree *t, hid_t dset, const char *path,
+                           mfs_tensor **out, enum h5_dkind *kind, const char **why, mfs_err *e)
+{
+    *out = NULL;
+    *why = NULL;
+    int rc = MFS_FAILED;
+    struct tmap tm;
+    memset(&tm, 0, sizeof tm);
+    tm.mem = H5I_INVALID_HID;
+    struct h5_dctx *c = NULL;
+    json_t *info = NULL;
+    hid_t ft = H5Dget_type(dset), space = H5Dget_space(dset), dcpl = H5Dget_create_plist(dset);
+    if (ft < 0 || space < 0 || dcpl < 0) {
+        h5_err(e, MFS_FAILED, EIO, "%s: cannot read the dataset's header", path);
+        goto out;
+    }
+    *kind = map_type(ft, has_bf16_attr(dset), &tm, why);
+    if (*kind != H5K_TENSOR) {
+        rc = MFS_OK;
+        goto out;
+    }
+    H5S_class_t sc = H5Sget_simple_extent_type(space);
+    int nd = sc == H5S_SIMPLE ? H5Sget_simple_extent_ndims(space) : 0;
+    hsize_t dims[MFS_MAX_DIMS];
+    if (sc == H5S_NULL) {
+        *kind = H5K_SKIP;
+        *why = "null dataspace (no elements, no shape)";
+        rc = MFS_OK;
+        goto out;
+    }
+    if (nd < 0 || nd + tm.extra_nd > MFS_MAX_DIMS || H5Sget_simple_extent_dims(space, dims, NULL) < 0) {
+        h5_err(e, MFS_FAILED, EINVAL, "%s: bad dataspace (rank %d)", path, nd);
+        goto out;
+    }
+    H5D_layout_t layout = H5Pget_layout(dcpl);
+    if (layout == H5D_VIRTUAL || H5Pget_external_count(dcpl) > 0) {
+        *kind = H5K_SKIP;
+        *why = layout == H5D_VIRTUAL ? "virtual dataset: data lives in other files"
+                                     : "external storage: data lives in other files";
+        rc = MFS_OK;
+        goto out;
+    }
+    mfs_tensor *tn = mfs_tree_tensor_new(t);
+    if (!tn) {
+        mfs_err_set(e, MFS_FATAL, ENOMEM, -1, "out of memory");
+        goto out;
+    }
+    tn->dtype = tm.dt;
+    uint64_t shape[MFS_MAX_DIMS];
+    for (int i = 0; i < nd; i++) shape[i] = dims[i];
+    for (int i = 0; i < tm.extra_nd; i++) shape[nd + i] = tm.extra[i];
+    if (mfs_tensor_set_shape(tn, nd + tm.extra_nd, shape, e) != MFS_OK) {
+        mfs_err_prefix(e, "%s", path);
+        rc = MFS_FAILED;
+        goto out;
+    }
+
+    info = json_object();
+    json_object_set_new(info, "hdf5_path", json_string(path));
+    json_object_set_new(info, "hdf5_type", json_string(tm.desc));
+    json_object_set_new(info, "hdf5_layout", json_string(layout == H5D_CHUNKED ? "chunked"
+                                                           : layout == H5D_COMPACT ? "compact"
+                                                                                   : "contiguous"));
+    size_t chunk_bytes = 0;
+    const char *compression = NULL;
+    int nfilt = H5Pget_nfilters(dcpl);
+    if (layout == H5D_CHUNKED) {
+        hsize_t cd[MFS_MAX_DIMS];
+        int cnd = H5Pget_chunk(dcpl, MFS_MAX_DIMS, cd);
+        json_t *cj = json_array();
+        chunk_bytes = H5Tget_size(tm.mem);
+        for (int i = 0; i < cnd && i < MFS_MAX_DIMS; i++) {
+            json_array_append_new(cj, json_integer((json_int_t)cd[i]));
+            if (cd[i] && chunk_bytes < ((size_t)1 << 40) / cd[i]) chunk_bytes *= cd[i];
+        }
+        json_object_set_new(info, "hdf5_chunks", cj);
+    }
+    if (nfilt > 0) {
+        json_t *fj = json_array();
+        for (int i = 0; i < nfilt; i++) {
+            unsigned flags = 0, cdv[8];
+            size_t ncd = 8;
+            char fname[64] = "";
+            H5Z_filter_t id = H5Pget_filter2(dcpl, (unsigned)i, &flags, &ncd, cdv, sizeof fname,
+                                             fname, NULL);
+            const char *n = filter_name(id);
+            json_array_append_new(fj, json_string(n ? n : fname[0] ? fname : "unknown"));
+            if (n && id != H5Z_FILTER_SHUFFLE && id != H5Z_FILTER_FLETCHER32 && !compression)
+                compression = n;
+            if (id >= 0 && H5Zfilter_avail(id) <= 0 && !(flags & H5Z_FLAG_OPTIONAL)) {
+                if (!*why) *why = "compressed with a filter libhdf5 does not have here";
+            }
+        }
+        json_object_set_new(info, "hdf5_filters", fj);
+    }
+    tn->compression = compression;
+    if (*why) { /* data unreadable: keep the tensor's description, mark it */
+        json_object_set_new(info, "unreadable", json_string(*why));
+    }
+
+    /* PLAIN straight from the source when the stored bytes are canonical */
+    haddr_t addr = H5Dget_offset(dset);
+    H5Eclear2(H5E_DEFAULT);
+    if (layout == H5D_CONTIGUOUS && nfilt == 0 && tm.plain_ok && tm.swap == 0 &&
+        addr != HADDR_UNDEF && H5Dget_storage_size(dset) == tn->nbytes && tn->nbytes > 0 &&
+        (!tm.be || tm.extra_nd == 0)) {
+        mfs_err pe = {0};
+        mfs_src *ps = m->plain_src ? m->plain_src : m->src;
+        uint64_t base = m->plain_src ? m->plain_base : 0;
+        if ((uint64_t)addr <= m->src->size && tn->nbytes <= m->src->size - (uint64_t)addr &&
+            mfs_tensor_set_plain(tn, ps, base + (uint64_t)addr, tm.be, &pe) == MFS_OK) {
+            tn->info = info;
+            info = NULL;
+            *out = tn;
+            rc = MFS_OK;
+            goto out;
+        }
+        /* beyond the end: let HDF5 report it at read time */
+    }
+
+    c = calloc(1, sizeof *c);
+    if (!c || !(c->path = strdup(path))) {
+        mfs_err_set(e, MFS_FATAL, ENOMEM, -1, "out of memory");
+        goto out;
+    }
+    if (m->nctx == m->capctx) {
+        size_t cap = m->capctx ? m->capctx * 2 : 64;
+        void **nv = realloc(m->ctx, cap * sizeof *nv);
+        if (!nv) {
+            mfs_err_set(e, MFS_FATAL, ENOMEM, -1, "out of memory");
+            goto out;
+        }
+        m->ctx = nv;
+        m->capctx = cap;
+    }
+    c->m = m;
+    c->dset = H5I_INVALID_HID;
+    c->mem = tm.mem;
+    tm.mem = H5I_INVALID_HID;
+    c->nd = nd;
+    memcpy(c->dims, dims, sizeof(hsize_t) * (size_t)nd);
+    c->esz = H5Tget_size(c->mem);
+    c->swap = tm.swap;
+    c->chunk_bytes = chunk_bytes;
+    m->ctx[m->nctx++] = c;
+    mfs_tensor_set_custom(tn, h5_read_cb, c, m->src, &h5_lock);
+    c = NULL;
+    tn->info = info;
+    info = NULL;
+    *out = tn;
+    rc = MFS_OK;
+out:
+    if (c) {
+        free(c->path);
+        free(c);
+    }
+    json_decref(info);
+    if (tm.mem >= 0) H5Tclose(tm.mem);
+    if (dcpl >= 0) H5Pclose(dcpl);
+    if (space >= 0) H5Sclose(space);
+    if (ft >= 0) H5Tclose(ft);
+    return rc;
+}
+
+/* ---- strings and scalars ------------------------------------------------- */
+
+char *h5_dataset_text(hid_t dset, size_t limit, size_t *len, mfs_err *e)
+{
+    hid_t ft = H5Dget_type(dset), space = H5Dget_space(dset), mem = H5I_INVALID_HID;
+    char *res = NULL;
+    void *buf = NULL;
+    hssize_t n = 0;
+    int vlen = 0;
+    if (ft < 0 || space < 0) {
+        h5_err(e, MFS_FAILED, EIO, "cannot read a string dataset's header");
+        goto out;
+    }
+    H5S_class_t sc = H5Sget_simple_extent_type(space);
+    n = sc == H5S_NULL ? 0 : sc == H5S_SCALAR ? 1 : H5Sget_simple_extent_npoints(space);
+    size_t w = H5Tget_size(ft);
+    vlen = H5Tis_variable_str(ft) > 0;
+    size_t per = vlen ? sizeof(char *) : w;
+    if (n < 0 || per == 0 || (size_t)n > limit / per) {
+        mfs_err_set(e, MFS_FAILED, EFBIG, -1, "string dataset larger than %zu bytes", limit);
+        goto out;
+    }
+    buf = calloc((size_t)n + 1, per);
+    if (vlen) {
+        mem = H5Tcopy(H5T_C_S1);
+        if (mem >= 0) {
+            H5Tset_size(mem, H5T_VARIABLE);
+            H5Tset_cset(mem, H5Tget_cset(ft));
+        }
+    } else {
+        mem = H5Tcopy(ft);
+    }
+    if (!buf || mem < 0) {
+        mfs_err_set(e, MFS_FAILED, ENOMEM, -1, "out of memory");
+        goto out;
+    }
+    if (n > 0 && H5Dread(dset, mem, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0) {
+        h5_err(e, MFS_FAILED, EIO, "cannot read a string dataset");
+        vlen = 0; /* nothing to reclaim */
+        goto out;
+    }
+    size_t total = 0;
+    for (hssize_t i = 0; i < n; i++) {
+        const char *s = vlen ? ((char **)buf)[i] : (char *)buf + (size_t)i * w;
+        total += (s ? (vlen ? strlen(s) : strnlen(s, w)) : 0) + 1;
+        if (total > limit) break;
+    }
+    if (total > limit) {
+        mfs_err_set(e, MFS_FAILED, EFBIG, -1, "string dataset larger than %zu bytes", limit);
+        goto out;
+    }
+    res = malloc(total + 1);
+    if (!res) {
+        mfs_err_set(e, MFS_FAILED, ENOMEM, -1, "out of memory");
+        goto out;
+    }
+    size_t pos = 0;
+    for (hssize_t i = 0; i < n; i++) {
+        const char *s = vlen ? ((char **)buf)[i] : (char *)buf + (size_t)i * w;
+        size_t l = s ? (vlen ? strlen(s) : strnlen(s, w)) : 0;
+        if (l) memcpy(res + pos, s, l);
+        pos += l;
+        res[pos++] = '\n';
+    }
+    res[pos] = 0;
+    *len = pos;
+out:
+    if (vlen && buf && mem >= 0 && n > 0) H5Dvlen_reclaim(mem, space, H5P_DEFAULT, buf);
+    free(buf);
+    if (mem >= 0) H5Tclose(mem);
+    if (space >= 0) H5Sclose(space);
+    if (ft >= 0) H5Tclose(ft);
+    return res;
+}
+
+int h5_read_scalar_i64(hid_t dset, long long *v)
+{
+    hid_t space = H5Dget_space(dset), ft = H5Dget_type(dset);
+    int rc = MFS_FAILED;
+    if (space < 0 || ft < 0) goto out;
+    hssize_t n = H5Sget_simple_extent_npoints(space);
+    H5T_class_t c = H5Tget_class(ft);
+    if (n != 1) goto out;
+    if (c == H5T_INTEGER) {
+        if (H5Dread(dset, H5T_NATIVE_LLONG, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) >= 0) rc = MFS_OK;
+    } else if (c == H5T_FLOAT) {
+        double d;
+        if (H5Dread(dset, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, &d) >= 0 &&
+            d > -9e18 && d < 9e18) {
+            *v = (long long)d;
+            rc = MFS_OK;
+        }
+    }
+out:
+    H5Eclear2(H5E_DEFAULT);
+    if (ft >= 0) H5Tclose(ft);
+    if (space >= 0) H5Sclose(space);
+    return rc;
+}
