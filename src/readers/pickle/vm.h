@@ -215,6 +215,8 @@ mfs_pk *mfs_pk_new(mfs_pk_heap *h, enum mfs_pk_kind kind, uint64_t offset, mfs_e
 /** mfs_pk_alloc() : @n zeroed heap bytes (counted against max_alloc);
  *  NULL with @e set. */
 void *mfs_pk_alloc(mfs_pk_heap *h, size_t n, mfs_err *e);
+/** mfs_pk_strndup() : a heap copy of @s[0..len) + NUL; NULL with @e set. */
+char *mfs_pk_strndup(mfs_pk_heap *h, const char *s, size_t len, mfs_err *e);
 /** mfs_pk_new_str() : a STR node copying @len bytes of @s (NUL added). */
 mfs_pk *mfs_pk_new_str(mfs_pk_heap *h, const char *s, size_t len, uint64_t offset, mfs_err *e);
 /** mfs_pk_seq_push()/mfs_pk_dict_push() : append to a LIST/TUPLE/SET or

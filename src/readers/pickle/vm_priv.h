@@ -94,8 +94,6 @@ int mfs_pk_parse_float(mfs_pk_vm *vm, mfs_pk *o, const char *s, size_t len, mfs_
 /* ---- heap.c ---- */
 /* Record a global reference (heap-owned array). MFS_OK or MFS_FATAL. */
 int mfs_pk_heap_add_global(mfs_pk_heap *h, const struct mfs_pk_global_ref *r, mfs_err *e);
-/* A heap copy of @s[0..len) + NUL; NULL with @e set. */
-char *mfs_pk_strndup(mfs_pk_heap *h, const char *s, size_t len, mfs_err *e);
 /* The extra record of @o, created on first use; NULL with @e set. */
 struct mfs_pk_extra *mfs_pk_extra_get(mfs_pk_heap *h, mfs_pk *o, mfs_err *e);
 #endif

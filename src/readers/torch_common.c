@@ -1,0 +1,102 @@
+/* torch_common.c: zip-archive helpers shared by the PyTorch zip,
+ * TorchScript and torch.export readers.
+ *
+ * A torch zip keeps every record under one folder, the "archive name"
+ * (the file's stem, or "archive"): FORMATS.md §6.1 says to take it from
+ * the first member, never to hard-code it. Records are looked up as
+ * <prefix><relative name>. */
+#include "readers/torch.h"
+#include "core/zip.h"
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int mfs_torch_zip_prefix(const struct mfs_zip *z, char *buf, size_t n)
+{
+    if (!z || !z->count) return -1;
+    const char *name = z->m[0].name;
+    const char *slash = strchr(name, '/');
+    size_t l = slash ? (size_t)(slash - name) + 1 : 0;
+    if (l + 1 > n) return -1;
+    memcpy(buf, name, l);
+    buf[l] = 0;
+    return 0;
+}
+
+long mfs_torch_zip_find(const struct mfs_zip *z, const char *prefix, const char *rel)
+{
+    char name[4096];
+    if ((size_t)snprintf(name, sizeof name, "%s%s", prefix, rel) >= sizeof name) return -1;
+    return mfs_zip_find(z, name);
+}
+
+int mfs_torch_zip_record(struct mfs_zip *z, const char *prefix, const char *rel, char *buf, size_t n)
+{
+    long i = mfs_torch_zip_find(z, prefix, rel);
+    if (i < 0 || z->m[i].size >= n) return -1;
+    mfs_err e = {0};
+    char *d = mfs_zip_read_member(z, (size_t)i, n - 1, &e);
+    if (!d) return -1;
+    size_t l = (size_t)z->m[i].size;
+    while (l && isspace((unsigned char)d[l - 1])) l--;
+    memcpy(buf, d, l);
+    buf[l] = 0;
+    free(d);
+    return 0;
+}
+
+/* Reads member @i as a file under @parent at @rel: stored members are
+ * served straight from the archive, others through their member source. */
+static int add_member_file(mfs_tree *t, uint32_t parent, struct mfs_zip *z, size_t i, const char *rel,
+                           mfs_err *e)
+{
+    const struct mfs_zip_member *m = &z->m[i];
+    uint32_t id;
+    if (m->method == 0) {
+        id = mfs_tree_add_src_range(t, parent, rel, z->src, m->data_offset, m->size);
+    } else {
+        mfs_err le = {0};
+        mfs_src *s = mfs_zip_member_src(z, i, &le);
+        if (!s) return MFS_OK; /* unsupported compression: not shown */
+        id = mfs_tree_add_src_range(t, parent, rel, s, 0, m->size);
+        mfs_src_unref(s);
+    }
+    return id ? MFS_OK : mfs_err_set(e, MFS_FATAL, ENOMEM, -1, "out of memory");
+}
+
+int mfs_torch_zip_members(mfs_tree *t, uint32_t parent, struct mfs_zip *z, const char *prefix,
+                          int storages_too, mfs_err *e)
+{
+    size_t pl = strlen(prefix);
+    for (size_t i = 0; i < z->count; i++) {
+        const struct mfs_zip_member *m = &z->m[i];
+        if (m->is_dir || strncmp(m->name, prefix, pl) != 0) continue;
+        const char *rel = m->name + pl;
+        if (!*rel) continue;
+        size_t rl = strlen(rel);
+        if (rl > 4 && strcmp(rel + rl - 4, ".pkl") == 0 && !strchr(rel, '/')) continue;
+        if (!storages_too && (!strncmp(rel, "data/", 5) || !strncmp(rel, "constants/", 10))) continue;
+        MFS_FORWARD(add_member_file(t, parent, z, i, rel, e));
+    }
+    return MFS_OK;
+}
+
+int mfs_torch_load_member(struct mfs_zip *z, const char *prefix, const char *rel, mfs_pk_heap *h,
+                          mfs_pk **out, mfs_src **src, mfs_err *e)
+{
+    long i = mfs_torch_zip_find(z, prefix, rel);
+    if (i < 0)
+        return mfs_err_set(e, MFS_FATAL, ENOENT, -1, "zip member %s%s is missing", prefix, rel);
+    mfs_src *s = mfs_zip_member_src(z, (size_t)i, e);
+    if (!s) {
+        if (e) e->status = MFS_FATAL;
+        return MFS_FATAL;
+    }
+    int rc = mfs_pk_load(h, s, 0, 0, NULL, out, NULL, e);
+    if (rc < 0) mfs_err_prefix(e, "%s%s", prefix, rel);
+    if (src && rc >= 0) *src = s;
+    else mfs_src_unref(s);
+    return rc;
+}
