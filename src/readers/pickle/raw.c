@@ -155,10 +155,7 @@ static int scalar_file(struct raw *r, uint32_t parent, const char *name, const m
         break;
     }
     case MFS_PK_GLOBAL: {
-        long old = path_push(r, name);
-        if (old < 0) return oom(r);
-        int rc = note_global(r, o);
-        path_pop(r, old);
+        int rc = note_global(r, o); /* the caller pushed @name */
         if (rc < 0) return rc;
         id = mfs_tree_add_textf(r->t, parent, name, "%s\n", mfs_pk_qualname(o, buf, sizeof buf));
         break;
