@@ -4,7 +4,9 @@
  * The graph may share nodes and hold cycles: the walk keeps the chain of
  * ancestors (bounded by max_depth) and writes "..." for an object that
  * is its own ancestor or lies deeper than max_depth. Containers are
- * capped at 100,000 entries each so a metadata file stays readable. */
+ * capped at 100,000 entries each and the whole rendering at a million
+ * objects (a DAG sharing nodes at each level would otherwise expand
+ * exponentially). */
 #include "readers/pickle/vm_priv.h"
 #include <math.h>
 #include <stdio.h>
@@ -12,11 +14,13 @@
 
 #define MAX_ITEMS 100000
 #define MAX_DEPTH 64
+#define MAX_OBJECTS 1000000L
 
 struct jctx {
     const mfs_pk *anc[64];
     mfs_pk_json_fn fn;
     void *ctx;
+    long budget; /* objects left to render: shared subgraphs may repeat */
 };
 
 static json_t *conv(const mfs_pk *o, struct jctx *j, int depth, int max_depth);
@@ -53,7 +57,7 @@ static json_t *conv(const mfs_pk *o, struct jctx *anc, int depth, int max)
 {
     char buf[512];
     if (!o) return json_null();
-    if (depth >= max) return json_string("...");
+    if (depth >= max || --anc->budget < 0) return json_string("...");
     for (int i = 0; i < depth; i++)
         if (anc->anc[i] == o) return json_string("...");
     anc->anc[depth] = o;
@@ -121,7 +125,7 @@ static json_t *conv(const mfs_pk *o, struct jctx *anc, int depth, int max)
 
 json_t *mfs_pk_to_json_ex(const mfs_pk *o, int max_depth, mfs_pk_json_fn fn, void *ctx)
 {
-    struct jctx j = {.fn = fn, .ctx = ctx};
+    struct jctx j = {.fn = fn, .ctx = ctx, .budget = MAX_OBJECTS};
     if (max_depth <= 0 || max_depth > MAX_DEPTH) max_depth = MAX_DEPTH;
     return conv(o, &j, 0, max_depth);
 }

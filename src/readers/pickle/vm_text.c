@@ -62,6 +62,10 @@ int mfs_pk_parse_int(mfs_pk_vm *vm, mfs_pk *o, const char *s, size_t len, mfs_er
         o->u.i.v = neg ? -v : v;
         return MFS_OK;
     }
+    /* CPython (>= 3.11) refuses int() of more than 4300 digits; so do we:
+     * the conversion below is quadratic */
+    if (ndig > 4300)
+        return mfs_pk_vm_fail(vm, e, "integer of %zu digits exceeds the limit of 4300", ndig);
     /* one byte per 2.4 digits; +2 for the sign bit and rounding */
     size_t nb = ndig * 10 / 24 + 2;
     if (nb > vm->h->lim.max_long)
