@@ -302,7 +302,7 @@ static char *disp_path(const tf_objgraph *g, int node, int top)
         size_t l = strlen(g->disp[x]);
         pos -= l;
         memcpy(s + pos, g->disp[x], l);
-        if (pos) s[--pos] = '/';
+        if (pos && g->parent[x] > 0 && g->parent[x] != top) s[--pos] = '/';
         if (++depth > (int)g->n) break;
     }
     if (pos) memmove(s, s + pos, len - pos + 1);
@@ -337,20 +337,22 @@ int tf_objgraph_place(tf_objgraph *g, const char *key, size_t klen, struct tf_pl
     int node = r->node;
     const char *attr = strcmp(r->attr, "VARIABLE_VALUE") ? r->attr : "";
     char *base = NULL;
-    if (!g->reached[node]) {
-        out->role = TF_ROLE_WEIGHT;
-        base = strdup(key);
-    } else if (!strcmp(r->attr, "OBJECT_CONFIG_JSON")) {
-        out->role = TF_ROLE_CONFIG;
-        base = disp_path(g, node, -1);
-        attr = "";
-    } else if (g->slot_of[node] >= 0 && g->reached[g->slot_of[node]]) {
+    /* slot variables are reached only through their optimizer's
+     * slot_variables, not as children */
+    if (g->slot_of[node] >= 0 && g->reached[g->slot_of[node]]) {
         out->role = TF_ROLE_SLOT;
         char *param = disp_path(g, g->slot_of[node], -1);
         base = param ? join(param, g->slot_name[node]) : NULL;
         free(param);
         out->optimizer = disp_path(g, g->slot_opt[node], -1);
         if (!out->optimizer) goto oom;
+    } else if (!g->reached[node]) {
+        out->role = TF_ROLE_WEIGHT;
+        base = strdup(key);
+    } else if (!strcmp(r->attr, "OBJECT_CONFIG_JSON")) {
+        out->role = TF_ROLE_CONFIG;
+        base = disp_path(g, node, -1);
+        attr = "";
     } else {
         int owner = -1;
         for (int x = g->parent[node]; x > 0; x = g->parent[x])

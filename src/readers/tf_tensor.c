@@ -326,13 +326,13 @@ static void span_init(struct tf_span *s, const tf_bundle *b, const struct tf_ent
     if (en->size == 0) set_status(s, en->crc == 0, 0);
 }
 
-static json_t *span_json(const tf_bundle *b, const struct tf_entry *en)
+static json_t *span_json(const tf_bundle *b, const struct tf_entry *en, int with_file)
 {
     json_t *o = json_object();
     char crc[16];
     snprintf(crc, sizeof crc, "0x%08x", en->crc);
     json_object_set_new(o, "shard", json_integer(en->shard));
-    if (en->size) json_object_set_new(o, "shard_file", json_string(b->shards[en->shard]->path));
+    if (en->size && with_file) json_object_set_new(o, "file", json_string(b->shards[en->shard]->path));
     json_object_set_new(o, "offset", json_integer((json_int_t)en->offset));
     json_object_set_new(o, "stored_bytes", json_integer((json_int_t)en->size));
     json_object_set_new(o, "crc32c", json_string(crc));
@@ -367,7 +367,7 @@ int tf_bundle_tensor(tf_bundle *b, mfs_tree *t, size_t i, mfs_tensor **out, mfs_
     if (c->swap) json_object_set_new(info, "byte_order", json_string("big-endian (swapped)"));
     if (!en->nslices) {
         span_init(&spans[0], b, en);
-        json_object_update_new(info, span_json(b, en));
+        json_object_update_new(info, span_json(b, en, 0));
     } else {
         c->slices = en->slices;
         c->jdim = jdim;
@@ -383,7 +383,7 @@ int tf_bundle_tensor(tf_bundle *b, mfs_tree *t, size_t i, mfs_tensor **out, mfs_
                     break;
                 }
             jdim[k] = j;
-            json_t *so = span_json(b, se), *st = json_array(), *ln = json_array();
+            json_t *so = span_json(b, se, 1), *st = json_array(), *ln = json_array();
             for (int d = 0; d < en->ndim; d++) {
                 json_array_append_new(st, json_integer((json_int_t)sl_start(r, d)));
                 json_array_append_new(ln, json_integer((json_int_t)sl_len(c, r, d)));
