@@ -42,6 +42,8 @@ struct mfs_fs {
     gid_t gid;
     struct timespec mtime; /* the model file's mtime (mount time if unknown) */
     uint64_t model_bytes;  /* size of the model file, for statfs */
+    int zero_open;      /* set by init(): the kernel handles open/opendir
+                           itself (no OPEN/OPENDIR/RELEASE* requests) */
     FILE *log;          /* where read errors go (stderr, a -o log= file) or
                            NULL for syslog (daemonized without log=) */
 };

@@ -4,6 +4,8 @@
 #   - -s (single-threaded) serves correct bytes;
 #   - 8 concurrent readers of one 4 MiB tensor (and of different files)
 #     on the default multithreaded daemon all get numpy's bytes;
+#   - a second read of a file and a second `ls -R` send no READ/READDIR
+#     (keep_cache, readdir cache: counted in the -d debug log);
 #   - without -f the command returns once mounted (daemonized), the mount
 #     works, and fusermount3 -u ends it.
 . "$(dirname "$0")/common.inc"
@@ -69,6 +71,22 @@ done
     fail "cached re-read differs"
 [ $FAILED = 0 ] && pass "8 concurrent readers + 3 small-read streams: correct bytes"
 mfs_stop "$MNT" "$DAEMON_PID" || fail "daemon exit status $?"
+
+# --- caching: a second read / listing is served by the kernel alone ---
+MNT=$(mfs_newdir mnt-d)
+mfs_mount_fg "$MODEL" "$MNT" "$WORK/daemon-d.log" -d || die "mount -d failed"
+count_ops() { grep -c "opcode: $1 " "$WORK/daemon-d.log"; }
+$T cat "$MNT/tensors/big/data" >/dev/null && $T ls -R "$MNT" >/dev/null || fail "-d: first pass"
+sleep 0.2
+r1=$(count_ops READ) d1=$(( $(count_ops READDIR) + $(count_ops READDIRPLUS) ))
+$T cat "$MNT/tensors/big/data" >/dev/null && $T ls -R "$MNT" >/dev/null || fail "-d: second pass"
+sleep 0.2
+r2=$(count_ops READ) d2=$(( $(count_ops READDIR) + $(count_ops READDIRPLUS) ))
+[ "$r1" -gt 0 ] && [ "$r1" = "$r2" ] && pass "re-read from the page cache ($r1 READs, then none)" ||
+    fail "keep_cache: READ requests $r1 then $r2"
+[ "$d1" -gt 0 ] && [ "$d1" = "$d2" ] && pass "re-listing from the readdir cache ($d1 READDIRs, then none)" ||
+    fail "readdir cache: READDIR requests $d1 then $d2"
+mfs_stop "$MNT" "$DAEMON_PID" || fail "-d daemon exit status $?"
 
 # --- daemonized (no -f) ---
 MNT=$(mfs_newdir mnt-bg)
