@@ -179,7 +179,7 @@ static int add_metadata(struct h5_model *m, mfs_tree *t, hid_t root, mfs_err *e)
         char *s = h5_attr_string(root, cfgs[i], NULL);
         if (!s) continue;
         json_error_t je;
-        json_t *j = json_loads(s, JSON_DECODE_ANY, &je);
+        json_t *j = json_loads(s, JSON_DECODE_ANY | JSON_ALLOW_NUL, &je);
         char name[64];
         uint32_t id;
         if (j) {

@@ -463,22 +463,26 @@ int h5_keras3_build(struct h5_model *m, mfs_tree *t, mfs_err *e)
             rc = OOM(e);
             goto out;
         }
-        size_t nv = 0; /* optimizer/vars/<i> first, for the slot mapping */
-        for (size_t i = 0; i < no; i++) {
-            if (!mfs_tree_add_tensor(t, od, opt[i].key + 10, opt[i].tn)) {
-                rc = OOM(e);
-                goto out;
-            }
-            if (strncmp(opt[i].key, "optimizer/vars/", 15) == 0) opt[nv++] = opt[i];
+        size_t nv = 0; /* the optimizer/vars/<i> ones first, for step and slots */
+        struct tref *ov = calloc(no + 1, sizeof *ov);
+        if (!ov) {
+            rc = OOM(e);
+            goto out;
         }
-        if (nv && opt[0].tn->ndim == 0 && mfs_dtype_get(opt[0].tn->dtype)->kind != MFS_DK_FLOAT) {
-            hid_t d = H5Dopen2(m->file, opt[0].key, H5P_DEFAULT);
+        for (size_t i = 0; i < no; i++)
+            if (strncmp(opt[i].key, "optimizer/vars/", 15) == 0) ov[nv++] = opt[i];
+        if (nv && ov[0].tn->ndim == 0 && mfs_dtype_get(ov[0].tn->dtype)->kind != MFS_DK_FLOAT) {
+            hid_t d = H5Dopen2(m->file, ov[0].key, H5P_DEFAULT);
             long long v;
             if (d >= 0 && h5_read_scalar_i64(d, &v) == MFS_OK && !mfs_tree_add_textf(t, od, "step", "%lld\n", v))
                 rc = OOM(e);
             if (d >= 0) H5Dclose(d);
             H5Eclear2(H5E_DEFAULT);
         }
+        for (size_t i = 0; i < no && rc == MFS_OK; i++)
+            if (!mfs_tree_add_tensor(t, od, opt[i].key + 10, opt[i].tn)) rc = OOM(e);
+        memcpy(opt, ov, nv * sizeof *ov);
+        free(ov);
         if (rc == MFS_OK && m->config && nv) rc = map_slots(t, od, optcfg, opt, nv, params, np, e);
     }
 out:

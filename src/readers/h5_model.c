@@ -230,7 +230,7 @@ int h5_meta_attrs(struct h5_model *m, mfs_tree *t, hid_t obj, const char *const 
         }
         json_t *j = NULL;
         if (len > 1 && (text[0] == '{' || text[0] == '['))
-            j = json_loadb(text, len, JSON_DECODE_ANY, NULL);
+            j = json_loadb(text, len, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
         uint32_t id;
         if (j && (json_is_object(j) || json_is_array(j))) {
             char jn[1100];

@@ -62,7 +62,7 @@ static int load_json(struct kv3 *k, const char *name, json_t **out, char **text,
         return MFS_FATAL;
     }
     json_error_t je;
-    *out = json_loadb(s, k->zip->m[i].size, JSON_DECODE_ANY, &je);
+    *out = json_loadb(s, k->zip->m[i].size, JSON_DECODE_ANY | JSON_ALLOW_NUL, &je);
     if (!*out) {
         mfs_log("%s: not valid JSON (%s, line %d); shown as text", name, je.text, je.line);
         k->warned = 1;
