@@ -349,6 +349,15 @@ static int payload_src(struct mfs_np_ctx *c, const mfs_pk *raw, uint64_t nbytes,
         *off = raw->u.s.off;
         return MFS_OK;
     }
+    if (mfs_pk_call_is(raw, "builtins", "bytes") && mfs_pk_nargs(raw) == 0) {
+        /* protocol 2: b'' is pickled as bytes() */
+        if (nbytes != 0)
+            return mfs_err_set(e, MFS_FAILED, EINVAL, (int64_t)raw->offset,
+                               "array data is empty, its shape and dtype need %llu bytes",
+                               (unsigned long long)nbytes);
+        *src = mfs_src_new_mem("", 0, 0, c->src->path);
+        return *src ? MFS_OK : mfs_err_set(e, MFS_FAILED, ENOMEM, -1, "out of memory");
+    }
     if (mfs_pk_call_is(raw, "_codecs", "encode")) {
         const mfs_pk *s = mfs_pk_arg(raw, 0);
         if (!s || s->kind != MFS_PK_STR)

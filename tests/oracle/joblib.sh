@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# joblib.sh: joblib / pickle / scikit-learn files made during the test
+# (every joblib compressor, pickle protocols 2-5, estimators, pipelines,
+# joblib <= 0.9 layouts) read through `modelfs ls/cat` and compared with
+# joblib.load / pickle.load; see joblib_oracle.py. Exit 77 without numpy
+# or joblib in $PYTHON.
+set -u
+here=$(cd "$(dirname "$0")" && pwd)
+PYTHON=${PYTHON:-/usr/bin/python3}
+: "${MODELFS:?set MODELFS to the modelfs binary}"
+if ! "$PYTHON" -c 'import numpy, joblib' 2>/dev/null; then
+  echo "skipped: $PYTHON lacks numpy or joblib"
+  exit 77
+fi
+exec timeout 280 "$PYTHON" "$here/joblib_oracle.py"
