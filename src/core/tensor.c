@@ -277,5 +277,10 @@ json_t *mfs_tensor_info_json(const mfs_tensor *t)
     }
     json_object_set_new(o, "compression", t->compression ? json_string(t->compression) : json_null());
     if (t->info) json_object_update(o, t->info);
+    if (t->info_fn) {
+        json_t *x = t->info_fn(t);
+        if (x) json_object_update(o, x);
+        json_decref(x);
+    }
     return o;
 }

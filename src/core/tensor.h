@@ -77,6 +77,12 @@ struct mfs_tensor {
     const char *compression; /* "gzip", "deflate", NULL ... (tree-owned) */
     json_t *info;            /* extra info.json fields (owned, may be NULL):
                                 stored name, checksum, matched ... */
+    /* optional: more info.json fields computed when info.json is made
+     * (a new object, merged last; NULL for none). For facts that are only
+     * known after reading, e.g. whether a stored checksum matched: the
+     * callback may read the tensor, and must give the same answer every
+     * time once it has one (info.json's size is taken from it). */
+    json_t *(*info_fn)(const mfs_tensor *t);
 
     struct mfs_tensor_cache cache;
 };
