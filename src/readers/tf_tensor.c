@@ -314,6 +314,18 @@ int tf_tensor_crc_status(const mfs_tensor *t)
     return all;
 }
 
+/* info.json: whether the stored CRC matched. Checked over the whole
+ * tensor when info.json is made (like stats, computed on first use), so
+ * its answer and size never change afterwards. */
+static json_t *info_fn(const mfs_tensor *t)
+{
+    int st = tf_tensor_verify(t);
+    json_t *o = json_object();
+    json_object_set_new(o, "crc32c_matched", st > 0 ? json_true() : st == 0 ? json_false() : json_null());
+    if (st < 0) json_object_set_new(o, "crc32c_error", json_string("the stored bytes could not be read"));
+    return o;
+}
+
 static void span_init(struct tf_span *s, const tf_bundle *b, const struct tf_entry *en)
 {
     pthread_mutex_init(&s->mu, NULL);
@@ -396,6 +408,7 @@ int tf_bundle_tensor(tf_bundle *b, mfs_tree *t, size_t i, mfs_tensor **out, mfs_
         json_object_set_new(info, "slices", arr);
     }
     tn->info = info;
+    tn->info_fn = info_fn;
     mfs_tensor_set_custom(tn, tf_read, c, spans[0].src, NULL);
     *out = tn;
     return MFS_OK;
