@@ -107,8 +107,15 @@ void mfs_tensor_set_custom(mfs_tensor *t, mfs_tensor_read_fn fn, void *ctx, mfs_
     t->lock = lock;
 }
 
-static void swap_elems(unsigned char *p, size_t n, unsigned isz)
+/* Byte-swaps @n elements of @dt at @p in place. Complex numbers swap each
+ * of their two halves, not the element as a whole. */
+static void swap_elems(unsigned char *p, size_t n, mfs_dtype dt)
 {
+    unsigned isz = mfs_dtype_get(dt)->itemsize;
+    if (mfs_dtype_get(dt)->kind == MFS_DK_COMPLEX) {
+        isz /= 2;
+        n *= 2;
+    }
     for (size_t i = 0; i < n; i++, p += isz)
         for (unsigned a = 0, b = isz - 1; a < b; a++, b--) {
             unsigned char c = p[a];
@@ -166,11 +173,11 @@ static int read_elems(const mfs_tensor *t, uint64_t e0, size_t n, unsigned char 
     unsigned isz = mfs_dtype_get(t->dtype)->itemsize;
     if (t->enc == MFS_ENC_BYTESWAP) {
         MFS_FORWARD(mfs_src_read_exact(t->src, out, n * isz, t->offset + e0 * isz, e));
-        swap_elems(out, n, isz);
+        swap_elems(out, n, t->dtype);
         return MFS_OK;
     }
     MFS_FORWARD(gather(t, e0, n, out, e));
-    if (t->swap) swap_elems(out, n, isz);
+    if (t->swap) swap_elems(out, n, t->dtype);
     return MFS_OK;
 }
 

@@ -134,3 +134,20 @@ MFS_TEST(test_tensor_shape_overflow)
     MFS_ASSERT(mfs_tensor_set_shape(x, 1, ok, &e) == MFS_OK && x->nbytes == 0);
     mfs_tree_free(t);
 }
+
+/* Big-endian complex: each half is swapped on its own. */
+MFS_TEST(test_tensor_byteswap_complex)
+{
+    unsigned char be[8] = {0x3f, 0x80, 0, 0, 0xc0, 0, 0, 0}; /* (1.0, -2.0) as >c8 */
+    mfs_src *s = mfs_src_new_mem(be, sizeof be, 1, "mem");
+    mfs_tree *t = mfs_tree_new();
+    uint64_t sh[1] = {1};
+    mfs_tensor *x = mk(t, MFS_DT_C64, 1, sh);
+    mfs_err e;
+    MFS_ASSERT(mfs_tensor_set_plain(x, s, 0, 1, &e) == MFS_OK);
+    float out[2];
+    MFS_ASSERT(mfs_tensor_read(x, 0, out, 8, &e) == 8);
+    MFS_ASSERT(out[0] == 1.0f && out[1] == -2.0f);
+    mfs_tree_free(t);
+    mfs_src_unref(s);
+}
