@@ -2,8 +2,9 @@
 """corpus_oracle.py: every corpus file against EXPECTED.json, format-agnostic.
 
 For every file listed in $MFS_SHARED/corpus/EXPECTED.json this runs the
-no-mount lister (`$MODELFS ls -R FILE`, `$MODELFS cat FILE PATH`, which print
-what a mount shows) and checks:
+no-mount lister (`$MODELFS ls -l -R FILE`, `$MODELFS cat FILE PATH...`, which
+print what a mount shows; files are read in batches, a few processes per
+model) and checks:
 
   * the file opens, or modelfs says no reader claims its format: such a file
     is "not yet supported" (skipped), unless it is in MUST_OPEN below, where
@@ -15,6 +16,7 @@ what a mount shows) and checks:
     EXPECTED's (EXPECTED hashes C-order little-endian bytes, so a stored
     big-endian '>i4' is expected as int32 with little-endian data);
   * `summary` has one line per tensor dir under tensors/;
+  * every file read has exactly the size `ls -l` shows (st_size);
   * every SHA256SUMS line's hash equals the sha256 of that tensors/ data,
     and SHA256SUMS covers every tensor dir under tensors/.
 
@@ -96,28 +98,36 @@ def escape_name(name):
     return "/".join(escape(c) for c in name.split("/"))
 
 
-def parse_ls_r(text):
-    """Parses `modelfs ls -R` output into the set of entry paths (relative,
-    "/"-joined, no leading "/"): the root's entries, then for each directory
-    a blank line, a "dir:" header and its entries (src/tools/cli.c; a
-    coreutils-style leading ".:" header is accepted too). Only a line right
-    after a blank line can be a header, so names ending in ":" are safe."""
-    paths = set()
+LS_L = re.compile(r"^([d-])[-rwx]{9} +([0-9]+) (.*)$")
+
+
+def parse_ls_lr(text):
+    """Parses `modelfs ls -l -R` output (src/tools/cli.c: the root's entries,
+    then per directory a blank line, a "dir:" header and its entries; each
+    entry "<mode> <size> <name>") into {path: (is_dir, size)}, paths
+    relative and "/"-joined. Only a line right after a blank line is a
+    header, so names ending in ":" are safe. Raises Failure on a line that
+    is neither."""
+    entries = {}
     cur, after_blank = "", True
     for ln in text.split("\n"):
         if ln == "":
             after_blank = True
             continue
-        if after_blank and ln.endswith(":"):
+        m = LS_L.match(ln)
+        if after_blank and ln.endswith(":") and not m:
             d = ln[:-1]
             for pre in ("./", "/"):
                 if d.startswith(pre):
                     d = d[len(pre):]
             cur = "" if d in (".", "/", "") else d
+        elif m:
+            name = m.group(3)
+            entries[f"{cur}/{name}" if cur else name] = (m.group(1) == "d", int(m.group(2)))
         else:
-            paths.add(f"{cur}/{ln}" if cur else ln)
+            raise Failure(f"ls -l -R: cannot parse line {ln[:80]!r}")
         after_blank = False
-    return paths
+    return entries
 
 
 def tensor_dirs(paths):
@@ -136,25 +146,59 @@ def norm_dtype(d):
 
 
 class Model:
-    """One corpus file seen through `modelfs cat`, with a cache of data
-    hashes (each tensor's data is read at most once)."""
+    """One corpus file seen through `modelfs cat`. Files are fetched in
+    batches (`modelfs cat MODEL P1 P2 ...`, at most BATCH paths per call: one
+    process per batch, not per file) and split by the sizes `ls -l` showed,
+    which checks that every st_size is exact. Keeps the text of small files
+    and only the sha256 of `data` files."""
 
-    def __init__(self, path):
+    BATCH = 60  # cli.c takes at most 63 paths after MODEL
+
+    def __init__(self, path, entries):
         self.path = path
+        self.entries = entries
+        self.texts = {}
         self.hashes = {}
 
-    def cat(self, p):
-        rc, out, err = run(["cat", self.path, p], f"cat {p}")
-        if rc != 0:
-            raise Failure(f"cat {p}: exit {rc}: {err[:200]}")
-        return out
+    def _keep(self, p, data):
+        if p.endswith("/data"):
+            self.hashes[p[:-5]] = hashlib.sha256(data).hexdigest()
+        else:
+            self.texts[p] = data.decode("utf-8", "replace")
+
+    def fetch(self, paths):
+        """Reads every path of @paths not yet read. Raises Failure naming
+        the first path that fails to read or whose size differs from its
+        `ls -l` size."""
+        todo = [p for p in dict.fromkeys(paths)
+                if p not in self.texts and not (p.endswith("/data") and p[:-5] in self.hashes)]
+        for i in range(0, len(todo), self.BATCH):
+            chunk = todo[i:i + self.BATCH]
+            for p in chunk:
+                if p not in self.entries or self.entries[p][0]:
+                    raise Failure(f"{p}: not a file in the listing")
+            rc, out, err = run(["cat", self.path] + chunk, "cat")
+            sizes = [self.entries[p][1] for p in chunk]
+            if rc == 0 and len(out) == sum(sizes):
+                off = 0
+                for p, n in zip(chunk, sizes):
+                    self._keep(p, out[off:off + n])
+                    off += n
+                continue
+            for p in chunk:  # pinpoint: one file at a time
+                rc, out, err = run(["cat", self.path, p], f"cat {p}")
+                if rc != 0:
+                    raise Failure(f"cat {p}: exit {rc}: {err.replace(f'modelfs: {self.path}: ', '')[:200]}")
+                if len(out) != self.entries[p][1]:
+                    raise Failure(f"{p}: ls -l says {self.entries[p][1]} bytes, cat gives {len(out)}")
+                self._keep(p, out)
 
     def text(self, p):
-        return self.cat(p).decode("utf-8", "replace")
+        self.fetch([p])
+        return self.texts[p]
 
     def sha(self, tdir):
-        if tdir not in self.hashes:
-            self.hashes[tdir] = hashlib.sha256(self.cat(tdir + "/data")).hexdigest()
+        self.fetch([tdir + "/data"])
         return self.hashes[tdir]
 
     def check_tensor(self, tdir, exp):
@@ -198,21 +242,27 @@ def check_file(rel, expected):
     if not os.path.exists(path):
         return "FAIL", "-", "file missing from the corpus"
     try:
-        rc, out, err = run(["ls", "-R", path], "ls -R")
+        rc, out, err = run(["ls", "-l", "-R", path], "ls -l -R")
         if rc != 0:
             line = err.splitlines()[-1] if err else f"exit {rc}, no message"
             line = line.replace(f"modelfs: {path}: ", "")
             if NO_READER.search(err) and rel not in MUST_OPEN:
                 return "SKIP", "-", "not yet supported: " + line[:160]
             return "FAIL", "-", ("must open, but: " if rel in MUST_OPEN else "does not open: ") + line[:200]
-        paths = parse_ls_r(out.decode("utf-8", "surrogateescape"))
-        m = Model(path)
-        fmt = m.text("format").strip()
+        paths = parse_ls_lr(out.decode("utf-8", "surrogateescape"))
+        m = Model(path, paths)
         tdirs = tensor_dirs(paths)
+        model_tdirs = [t for t in tdirs if t.startswith("tensors/")]
         problems = []
+        found = {name: find_candidates(name, paths, tdirs) for name in oracle}
+        # One batched read of everything the checks below look at.
+        m.fetch(["format", "summary", "SHA256SUMS"] + [t + "/data" for t in model_tdirs] +
+                [f"{c}/{v}" for cands, strict in found.values()
+                 for c in (cands[:1] if strict else cands) for v in ("dtype", "shape", "data")])
+        fmt = m.text("format").strip()
 
         for name, exp in oracle.items():
-            cands, strict = find_candidates(name, paths, tdirs)
+            cands, strict = found[name]
             if not cands:
                 problems.append(f"tensor {name!r} not found (looked for tensors/{escape_name(name)}"
                                 f", raw/{escape_name(name)} and */{escape_name(name)})")
@@ -226,7 +276,6 @@ def check_file(rel, expected):
             else:
                 problems.append(whys[0])
 
-        model_tdirs = [t for t in tdirs if t.startswith("tensors/")]
         summary = [ln for ln in m.text("summary").split("\n") if ln.strip()]
         if len(summary) != len(model_tdirs):
             problems.append(f"summary has {len(summary)} lines for {len(model_tdirs)} tensors/ dirs")
