@@ -36,6 +36,9 @@
  * up, so handlers on any thread read it without locks. */
 struct mfs_fs {
     mfs_model *model;   /* owned by main.c, closed after the loop ends */
+    uint32_t *nsubdirs; /* [id]: number of child directories of node id,
+                           counted once at mount (mfs_ll_fs_init), so a
+                           dir's nlink (2 + subdirs) costs O(1) */
     double timeout;     /* entry_timeout and attr_timeout, seconds */
     unsigned max_read;  /* the "-o max_read=" value; init() repeats it */
     uid_t uid;          /* owner shown for every node: the mounting user */
@@ -59,6 +62,12 @@ extern const struct fuse_lowlevel_ops mfs_ll_ops;
  */
 int mfs_ll_iget(fuse_req_t req, const struct mfs_fs *fs, fuse_ino_t ino,
                 uint32_t *id);
+
+/** mfs_ll_fs_init() : derives the per-node tables of @fs from fs->model
+ *  (once, before mounting). @return 0, or -1 when out of memory.
+ *  mfs_ll_fs_destroy() frees them; accepts a zeroed @fs. */
+int mfs_ll_fs_init(struct mfs_fs *fs);
+void mfs_ll_fs_destroy(struct mfs_fs *fs);
 
 /** mfs_ll_stat() : fills *@st for node @id (mode, size, nlink, times,
  *  owner). Cannot fail for a valid id. */

@@ -295,7 +295,16 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
             if (id == 0 || name == NULL)
                 break; /* cannot happen for k < total; stop rather than lie */
         }
-        if (plus) {
+        if (plus && k < 2) {
+            /* "." and "..": the kernel links no dentry for them, so only
+             * ino and type matter; e.ino = 0 says "no attributes". */
+            struct fuse_entry_param e;
+            memset(&e, 0, sizeof(e));
+            e.attr.st_ino = id;
+            e.attr.st_mode = S_IFDIR;
+            need = fuse_add_direntry_plus(req, buf + pos, size - pos, name,
+                                          &e, (off_t)(k + 1));
+        } else if (plus) {
             struct fuse_entry_param e;
             mfs_ll_entry(fs, id, &e);
             need = fuse_add_direntry_plus(req, buf + pos, size - pos, name,

@@ -20,6 +20,7 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
 
@@ -34,18 +35,30 @@ int mfs_ll_iget(fuse_req_t req, const struct mfs_fs *fs, fuse_ino_t ino,
     return 0;
 }
 
-/* Number of children of @dir that are directories: their ".." entries,
- * which together with the dir's own "." and its parent's entry make the
- * classic nlink = 2 + subdirs that find(1) may rely on. O(children). */
-static nlink_t subdir_count(const mfs_model *m, uint32_t dir)
+/* Directory link counts: nlink = 2 + number of child directories (their
+ * ".." entries), the classic rule find(1) may rely on. Counted for every
+ * directory in one pass over the immutable tree at mount time, so stat of
+ * a directory with thousands of children stays O(1). */
+int mfs_ll_fs_init(struct mfs_fs *fs)
 {
-    uint32_t n = mfs_dir_count(m, dir);
-    nlink_t k = 0;
+    uint32_t n = mfs_node_count(fs->model);
 
-    for (uint32_t i = 0; i < n; i++)
-        if (mfs_node_is_dir(m, mfs_dir_child(m, dir, i)) == 1)
-            k++;
-    return k;
+    fs->nsubdirs = calloc((size_t)n + 1, sizeof(*fs->nsubdirs));
+    if (fs->nsubdirs == NULL)
+        return -1;
+    for (uint32_t id = MFS_ROOT + 1; id <= n; id++)
+        if (mfs_node_is_dir(fs->model, id) == 1) {
+            uint32_t p = mfs_node_parent(fs->model, id);
+            if (p >= 1 && p <= n)
+                fs->nsubdirs[p]++;
+        }
+    return 0;
+}
+
+void mfs_ll_fs_destroy(struct mfs_fs *fs)
+{
+    free(fs->nsubdirs);
+    fs->nsubdirs = NULL;
 }
 
 void mfs_ll_stat(const struct mfs_fs *fs, uint32_t id, struct stat *st)
@@ -64,7 +77,7 @@ void mfs_ll_stat(const struct mfs_fs *fs, uint32_t id, struct stat *st)
     st->st_blksize = MFS_MAX_READ;
     if (mfs_node_is_dir(m, id) == 1) {
         st->st_mode = S_IFDIR | 0555;
-        st->st_nlink = 2 + subdir_count(m, id);
+        st->st_nlink = 2 + (fs->nsubdirs ? fs->nsubdirs[id] : 0);
         st->st_size = 0;
     } else {
         st->st_mode = S_IFREG | 0444;

@@ -268,6 +268,10 @@ int main(int argc, char **argv)
         goto out_path;
     }
 
+    if (mfs_ll_fs_init(&fs) != 0) {
+        fprintf(stderr, "modelfs: out of memory\n");
+        goto out_model;
+    }
     fs.timeout = o.timeout;
     fs.uid = getuid();
     fs.gid = getgid();
@@ -323,6 +327,7 @@ out_log:
 out_cmdline:
     free(c.mountpoint);
 out_model:
+    mfs_ll_fs_destroy(&fs);
     mfs_model_close(fs.model);
 out_path:
     free(model_path);

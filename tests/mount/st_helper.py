@@ -160,6 +160,16 @@ def check_data(mnt):
         if a.size:
             m = np.load(npy, mmap_mode='r')
             check(np.array_equal(np.asarray(m), a), '%s/data.npy: mmap differs' % name)
+    # Link counts and inode numbers over the whole tree.
+    inos = {}
+    for root, dirs, files in os.walk(mnt):
+        st = os.stat(root)
+        check(st.st_nlink == 2 + len(dirs), '%s: nlink %d, %d subdirs' % (root, st.st_nlink, len(dirs)))
+        for f in files:
+            fs = os.stat(os.path.join(root, f))
+            check(fs.st_nlink == 1, '%s/%s: nlink %d' % (root, f, fs.st_nlink))
+            check(fs.st_ino not in inos, '%s/%s: inode %d also %s' % (root, f, fs.st_ino, inos.get(fs.st_ino)))
+            inos[fs.st_ino] = f
     # Past the end: empty read, no error.
     with open(os.path.join(tdir(mnt, 'counts'), 'data'), 'rb') as f:
         f.seek(1 << 20)
