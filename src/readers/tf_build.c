@@ -533,3 +533,34 @@ int tf_build_bundle(tf_bundle *b, struct tf_build *o, mfs_err *e)
     if (rc < 0) return rc;
     return warn ? MFS_WARN : MFS_OK;
 }
+
+int tf_place_named(mfs_tree *t, const char *key, mfs_tensor *tn,
+                   int (*is_var)(void *ctx, const char *k, size_t n), void *ctx, mfs_err *e)
+{
+    struct tf_place pl;
+    MFS_FORWARD(tf_place_by_name(key, is_var, ctx, &pl, e));
+    uint32_t ok = mfs_tree_add_model_tensor(t, key, tn);
+    char v[64], path[4096];
+    switch (pl.role) {
+    case TF_ROLE_SLOT:
+        snprintf(path, sizeof path, "state/%s", pl.path);
+        if (ok) ok = mfs_tree_add_tensor(t, mfs_tree_top(t, MFS_TOP_OPTIMIZER), path, tn);
+        break;
+    case TF_ROLE_OPT:
+        if (ok) ok = mfs_tree_add_tensor(t, mfs_tree_top(t, MFS_TOP_OPTIMIZER), pl.path, tn);
+        break;
+    case TF_ROLE_COUNTER: {
+        uint32_t md = mfs_tree_top(t, MFS_TOP_METADATA);
+        if (ok && md && tf_scalar_text(tn, v, sizeof v) == 0 && !mfs_tree_lookup_path(t, md, pl.path))
+            ok = mfs_tree_add_textf(t, md, pl.path, "%s\n", v);
+        break;
+    }
+    case TF_ROLE_WEIGHT:
+        if (ok) ok = mfs_tree_add_tensor(t, mfs_tree_top(t, MFS_TOP_LAYERS), pl.path, tn);
+        break;
+    default:
+        break;
+    }
+    tf_place_free(&pl);
+    return ok ? MFS_OK : mfs_err_set(e, MFS_FATAL, ENOMEM, -1, "out of memory");
+}

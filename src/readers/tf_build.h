@@ -11,6 +11,14 @@
 #define MFS_TF_BUILD_H
 #ifndef MFS_INTERNAL
 #error "src headers are private to libmodelfs"
+
+/** tf_place_named() : @tn (a model tensor) at tensors/<key> and, by the
+ *  name-based role of @key (tf_place_by_name, @is_var as there), at
+ *  layers/<key>, optimizer/state/<key>, optimizer/<key>, or as the value
+ *  metadata/<key>. For readers without an object graph (V1 checkpoints,
+ *  GraphDef constants). @return MFS_OK or MFS_FATAL (OOM). */
+int tf_place_named(mfs_tree *t, const char *key, mfs_tensor *tn,
+                   int (*is_var)(void *ctx, const char *k, size_t n), void *ctx, mfs_err *e);
 #endif
 #include "readers/tf_bundle.h"
 #include "readers/tf_objgraph.h"
@@ -48,4 +56,12 @@ int tf_scalar_text(const mfs_tensor *tn, char *buf, size_t n);
  *  MFS_FATAL (OOM). */
 int tf_add_string_dir(mfs_tree *t, uint32_t dir, int ndim, const uint64_t *shape,
                       const struct tf_strings *s, const char *key, json_t *info, mfs_err *e);
+
+/** tf_place_named() : @tn (a model tensor) at tensors/<key> and, by the
+ *  name-based role of @key (tf_place_by_name, @is_var as there), at
+ *  layers/<key>, optimizer/state/<key>, optimizer/<key>, or as the value
+ *  metadata/<key>. For readers without an object graph (V1 checkpoints,
+ *  GraphDef constants). @return MFS_OK or MFS_FATAL (OOM). */
+int tf_place_named(mfs_tree *t, const char *key, mfs_tensor *tn,
+                   int (*is_var)(void *ctx, const char *k, size_t n), void *ctx, mfs_err *e);
 #endif
