@@ -47,8 +47,8 @@ echo "  tree: $nodes nodes ($ndirs directories); largest tensor: $BIG_NAME, $BIG
 echo "  best of $N runs"
 echo
 
-MNT=$(bench_newdir modelfs)
-CMNT=$(bench_newdir ceiling)
+bench_newdir MNT modelfs
+bench_newdir CMNT ceiling
 
 # ---- (a) mount + ls -R ----
 open_us=() mount_us=() ls_us=() total_us=()

@@ -29,7 +29,7 @@ n_bad=$(grep -cv '^[a-z0-9][a-z0-9-]*[[:space:]]\+[^[:space:]]' "$WORK/formats")
 pass "--formats ($(wc -l <"$WORK/formats") readers)"
 
 # --- refusals: one stderr line, non-zero exit, mount point untouched ---
-MNT=$(mfs_newdir mnt)
+mfs_newdir mnt >/dev/null; MNT=$WORK/mnt
 refuse() { # DESCRIPTION EXPECTED-TEXT ARGS...: modelfs ARGS must refuse cleanly
     local what=$1 text=$2 st lines
     shift 2

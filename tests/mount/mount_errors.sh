@@ -13,7 +13,7 @@ MODEL=$WORK/model.safetensors
 mfs_gen "$MODEL"
 mfs_need_ls "$MODEL"
 SUM0=$(sha256sum <"$MODEL")
-MNT=$(mfs_newdir mnt)
+mfs_newdir mnt >/dev/null; MNT=$WORK/mnt
 mfs_mount_fg "$MODEL" "$MNT" "$WORK/daemon.log" || die "mount failed"
 
 # --- writes: EROFS from the tools users type ---

@@ -20,7 +20,7 @@ BIG_SHA=$("$PYTHON" "$HELPER" sha x big)
 # libfuse (rightly) keeps an ignored signal ignored: MFS_EXEC restores the
 # default dispositions so the daemon sees SIGINT as from a terminal.
 for sig in TERM INT HUP; do
-    MNT=$(mfs_newdir "mnt-$sig")
+    mfs_newdir "mnt-$sig" >/dev/null; MNT=$WORK/"mnt-$sig"
     MFS_EXEC="env --default-signal=INT,QUIT" \
         mfs_mount_fg "$MODEL" "$MNT" "$WORK/daemon-$sig.log" || die "mount failed"
     $T cat "$MNT/summary" >/dev/null || fail "read before SIG$sig"
@@ -38,7 +38,7 @@ for sig in TERM INT HUP; do
 done
 
 # --- single-threaded ---
-MNT=$(mfs_newdir mnt-s)
+mfs_newdir mnt-s >/dev/null; MNT=$WORK/mnt-s
 mfs_mount_fg "$MODEL" "$MNT" "$WORK/daemon-s.log" -s || die "mount -s failed"
 [ "$($T sha256sum <"$MNT/tensors/big/data" | cut -d' ' -f1)" = "$BIG_SHA" ] ||
     fail "-s: tensors/big/data differs from numpy"
@@ -46,7 +46,7 @@ $T "$PYTHON" "$HELPER" check-data "$MNT" && pass "-s serves correct bytes" || fa
 mfs_stop "$MNT" "$DAEMON_PID" || fail "-s daemon exit status $?"
 
 # --- concurrent readers, multithreaded ---
-MNT=$(mfs_newdir mnt-mt)
+mfs_newdir mnt-mt >/dev/null; MNT=$WORK/mnt-mt
 mfs_mount_fg "$MODEL" "$MNT" "$WORK/daemon-mt.log" || die "mount failed"
 READERS=()
 for i in $(seq 8); do
@@ -73,7 +73,7 @@ done
 mfs_stop "$MNT" "$DAEMON_PID" || fail "daemon exit status $?"
 
 # --- caching: a second read / listing is served by the kernel alone ---
-MNT=$(mfs_newdir mnt-d)
+mfs_newdir mnt-d >/dev/null; MNT=$WORK/mnt-d
 mfs_mount_fg "$MODEL" "$MNT" "$WORK/daemon-d.log" -d || die "mount -d failed"
 count_ops() { grep -c "opcode: $1 " "$WORK/daemon-d.log"; }
 $T cat "$MNT/tensors/big/data" >/dev/null && $T ls -R "$MNT" >/dev/null || fail "-d: first pass"
@@ -89,7 +89,7 @@ r2=$(count_ops READ) d2=$(( $(count_ops READDIR) + $(count_ops READDIRPLUS) ))
 mfs_stop "$MNT" "$DAEMON_PID" || fail "-d daemon exit status $?"
 
 # --- daemonized (no -f) ---
-MNT=$(mfs_newdir mnt-bg)
+mfs_newdir mnt-bg >/dev/null; MNT=$WORK/mnt-bg
 $T "$MODELFS" "$MODEL" "$MNT" -o log="$WORK/daemon-bg.log" ||
     die "daemonized mount exited $?"
 mfs_is_mounted "$MNT" || die "modelfs returned but $MNT is not mounted"

@@ -13,7 +13,7 @@
 MODEL=$WORK/model.safetensors
 mfs_gen "$MODEL"
 mfs_need_ls "$MODEL"
-MNT=$(mfs_newdir mnt)
+mfs_newdir mnt >/dev/null; MNT=$WORK/mnt
 mfs_mount_fg "$MODEL" "$MNT" "$WORK/daemon.log" || die "mount failed"
 
 # --- the walk, in readdir order ---
