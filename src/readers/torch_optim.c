@@ -16,7 +16,8 @@
  * parameter (registration order) when the counts match and every slot
  * tensor has its parameter's shape; else, when some model parameters are
  * frozen (missing from the optimizer), matching by shape in order, marked
- * "guessed"; else the index itself. */
+ * "guessed" (only when matching from the front and from the back agree);
+ * else the index itself. */
 #include "readers/torch.h"
 #include <errno.h>
 #include <stdio.h>
@@ -128,15 +129,28 @@ int mfs_torch_add_optimizer(struct mfs_torch *c, const mfs_pk *o, const char *su
             how = "model parameter order";
         }
     } else if (n && total && total < n) {
-        /* frozen parameters: walk both lists, skipping model parameters whose shape does not fit */
+        /* frozen parameters: match shapes in order, from the front and from
+         * the back; accept only when both succeed and agree (else the
+         * assignment is ambiguous, e.g. a frozen bias next to a norm
+         * weight of the same shape) */
+        const char **back = calloc(total, sizeof *back);
+        int ok = back != NULL;
         size_t m = 0;
-        int ok = 1;
         for (size_t i = 0; i < total && ok; i++) {
             mfs_tensor *st = slot_tensor(c, state_of(state, idx[i]));
             while (m < n && st && !same_shape(st, tensors[m])) m++;
             if (m >= n) ok = 0;
             else pname[i] = names[m++];
         }
+        m = n;
+        for (size_t i = total; i-- > 0 && ok;) {
+            mfs_tensor *st = slot_tensor(c, state_of(state, idx[i]));
+            while (m > 0 && st && !same_shape(st, tensors[m - 1])) m--;
+            if (m == 0) ok = 0;
+            else back[i] = names[--m];
+        }
+        for (size_t i = 0; i < total && ok; i++) ok = back[i] == pname[i];
+        free(back);
         if (ok) how = "guessed (shapes matched in model parameter order; some parameters are not optimized)";
         else memset(pname, 0, total * sizeof *pname);
     }
