@@ -19,6 +19,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/statvfs.h>
@@ -26,6 +27,40 @@
 static const struct mfs_fs *req_fs(fuse_req_t req)
 {
     return fuse_req_userdata(req);
+}
+
+/* Read buffers: one MFS_MAX_READ buffer per worker thread, made on the
+ * thread's first read and freed when the thread ends (key destructor).
+ * A fresh malloc per request of 128 KiB..1 MiB is served by mmap or a
+ * trimmed heap, i.e. page faults and zeroing on every read; this costs
+ * nothing per request and bounds memory to threads x 1 MiB. */
+static pthread_key_t read_buf_key;
+static pthread_once_t read_buf_once = PTHREAD_ONCE_INIT;
+static int read_buf_ok;
+
+static void read_buf_init(void)
+{
+    read_buf_ok = pthread_key_create(&read_buf_key, free) == 0;
+}
+
+/* The calling thread's read buffer (MFS_MAX_READ bytes), or NULL when
+ * out of memory. Owned by the thread: never free it. */
+static char *read_buf(void)
+{
+    char *b;
+
+    pthread_once(&read_buf_once, read_buf_init);
+    if (!read_buf_ok)
+        return NULL;
+    b = pthread_getspecific(read_buf_key);
+    if (b == NULL) {
+        b = malloc(MFS_MAX_READ);
+        if (b != NULL && pthread_setspecific(read_buf_key, b) != 0) {
+            free(b);
+            b = NULL;
+        }
+    }
+    return b;
 }
 
 /* init: negotiate the connection (called once, before any request).
@@ -171,9 +206,9 @@ static void mfs_ll_op_read(fuse_req_t req, fuse_ino_t ino, size_t size,
         fuse_reply_buf(req, NULL, 0);
         return;
     }
-    if (size > MFS_MAX_READ) /* never sent by the kernel; keep memory bounded */
+    if (size > MFS_MAX_READ) /* never sent by the kernel (max_read) */
         size = MFS_MAX_READ;
-    buf = malloc(size);
+    buf = read_buf();
     if (buf == NULL) {
         fuse_reply_err(req, ENOMEM);
         return;
@@ -189,7 +224,6 @@ static void mfs_ll_op_read(fuse_req_t req, fuse_ino_t ino, size_t size,
     } else {
         fuse_reply_buf(req, buf, (size_t)n);
     }
-    free(buf);
 }
 
 /* Valid replies: fuse_reply_err(0) */
