@@ -332,8 +332,9 @@ static int open_shards(tf_bundle *b, mfs_err *e)
     if (!b->shards) return mfs_err_set(e, MFS_FATAL, ENOMEM, -1, "out of memory");
     for (size_t i = 0; i < b->n; i++) {
         struct tf_entry *en = &b->ents[i];
+        if (en->nslices) continue; /* its slices hold the bytes */
         MFS_FORWARD(check_size(en, e));
-        if (en->nslices || en->size == 0) continue;
+        if (en->size == 0) continue;
         if (!b->shards[en->shard]) {
             char *path = tf_bundle_shard_path(b, en->shard);
             if (!path) return mfs_err_set(e, MFS_FATAL, ENOMEM, -1, "out of memory");
