@@ -445,10 +445,10 @@ static int64_t peek(struct dec *d, enum mfs_decomp_kind k, void *out, size_t cap
     size_t n = 0;
     int st = dec_start(d, k, &start, e);
     while (st == MFS_OK && n < cap) {
-        size_t got;
+        size_t got = 0;
         st = d->codec->run(d, (unsigned char *)out + n, cap - n, &got, NULL, e);
-        if (st != MFS_OK || got == 0) break;
-        n += got;
+        n += got; /* what came before an error counts: a truncated file peeks */
+        if (got == 0) break;
     }
     if (d->codec) d->codec->end(d);
     if (n == 0 && st != MFS_OK) return -1;

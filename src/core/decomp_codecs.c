@@ -224,6 +224,7 @@ static int z_run(struct dec *d, unsigned char *out, size_t cap, size_t *got,
         d->inext += used;
         n += made;
         d->out += made;
+        *got = n;
         if (zr == Z_STREAM_END) {
             if (z->mode == ZM_RAW) {
                 /* restarted mid-stream: skip the trailer ourselves (the
@@ -330,6 +331,7 @@ static int bz_run(struct dec *d, unsigned char *out, size_t cap, size_t *got,
         d->inext += used;
         n += made;
         d->out += made;
+        *got = n;
         if (r == BZ_STREAM_END) {
             BZ2_bzDecompressEnd(&s->bz);
             s->inited = 0;
@@ -446,6 +448,7 @@ static int xz_run(struct dec *d, unsigned char *out, size_t cap, size_t *got,
         d->inext += used;
         n += made;
         d->out += made;
+        *got = n;
         if (r == LZMA_STREAM_END) {
             s->mode = ZM_NEW;
             continue;
@@ -544,6 +547,7 @@ static int zs_run(struct dec *d, unsigned char *out, size_t cap, size_t *got,
         d->inext += ib.pos;
         n += ob.pos;
         d->out += ob.pos;
+        *got = n;
         if (r == 0) {
             s->mode = ZM_NEW;
             continue;

@@ -12,7 +12,8 @@
  *           window say in which state the stream was there);
  *   run()   produces up to @cap bytes; it returns fewer only at the end of
  *           all data (d->eof set) or, when @b is given (the scan), at a
- *           point where a later decoder could restart (b->at set);
+ *           point where a later decoder could restart (b->at set); *got
+ *           counts the bytes produced even when it fails (peek keeps them);
  *   end()   frees the codec state (accepts a decoder never begun).
  * Offsets in checkpoints and boundaries are relative to the start of the
  * compressed range. */

@@ -298,6 +298,7 @@ static int l4_run(struct dec *d, unsigned char *out, size_t cap, size_t *got,
             s->pend -= k;
             n += k;
             d->out += k;
+            *got = n;
             continue;
         }
         if (s->mode == L_DONE) { d->eof = 1; break; }

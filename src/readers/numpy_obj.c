@@ -652,14 +652,14 @@ int mfs_np_joblib_after_build(void *ctx, mfs_pk_vm *vm, mfs_pk **obj, uint64_t *
     memset(&a, 0, sizeof a);
     if (describe(o, F_JOBLIB, &a, &raw, e) != MFS_OK) {
         /* the array bytes cannot be skipped without knowing their size */
-        mfs_err_prefix(e, "joblib: byte %llu", (unsigned long long)at);
+        mfs_err_prefix(e, "NumpyArrayWrapper");
         return e->status = MFS_FATAL;
     }
     if (a.object) { /* a nested pickle (protocol 2) of the array */
         mfs_pk *inner = NULL;
         uint64_t end = 0;
         if (mfs_pk_load(mfs_pk_vm_heap(vm), src, at, 0, NULL, &inner, &end, e) != MFS_OK) {
-            mfs_err_prefix(e, "joblib object array at byte %llu", (unsigned long long)at);
+            mfs_err_prefix(e, "NumpyArrayWrapper: object array pickle at byte %llu", (unsigned long long)at);
             return MFS_FATAL;
         }
         *obj = inner;
@@ -668,21 +668,20 @@ int mfs_np_joblib_after_build(void *ctx, mfs_pk_vm *vm, mfs_pk **obj, uint64_t *
     }
     uint64_t nbytes = array_nbytes(&a), pad = 0;
     if (nbytes == UINT64_MAX)
-        return mfs_err_set(e, MFS_FATAL, EINVAL, (int64_t)at, "joblib: byte %llu: array size overflows",
-                           (unsigned long long)at);
+        return mfs_err_set(e, MFS_FATAL, EINVAL, (int64_t)at, "NumpyArrayWrapper: array size overflows");
     const mfs_pk *al = mfs_pk_dict_get(mfs_pk_state(o), "numpy_array_alignment_bytes");
     int64_t alv;
     if (al && mfs_pk_int(al, &alv)) {
         unsigned char p;
         if (mfs_src_read_exact(src, &p, 1, at, e) != MFS_OK)
             return mfs_err_set(e, MFS_FATAL, EINVAL, (int64_t)at,
-                               "joblib: byte %llu: truncated before an array's padding byte", (unsigned long long)at);
+                               "NumpyArrayWrapper: truncated before the array's padding byte");
         pad = 1 + (uint64_t)p;
     }
     if (at + pad > src->size || nbytes > src->size - at - pad)
         return mfs_err_set(e, MFS_FATAL, EINVAL, (int64_t)at,
-                           "joblib: byte %llu: array data (%llu bytes, %s %s) runs past the end of the stream (%llu bytes)",
-                           (unsigned long long)(at + pad), (unsigned long long)nbytes, a.dt.descr,
+                           "NumpyArrayWrapper: array data (%llu bytes at %llu, %s %s) runs past the end of the stream (%llu bytes)",
+                           (unsigned long long)nbytes, (unsigned long long)(at + pad), a.dt.descr,
                            a.fortran ? "F" : "C", (unsigned long long)src->size);
     if (c->njb == c->capjb) {
         size_t n = c->capjb ? c->capjb * 2 : 16;
@@ -693,8 +692,7 @@ int mfs_np_joblib_after_build(void *ctx, mfs_pk_vm *vm, mfs_pk **obj, uint64_t *
     }
     /* ids grow in stream order, so jb stays sorted */
     if (c->njb && c->jb[c->njb - 1].id > o->id)
-        return mfs_err_set(e, MFS_FATAL, EINVAL, (int64_t)at, "joblib: byte %llu: wrapper out of order",
-                           (unsigned long long)at);
+        return mfs_err_set(e, MFS_FATAL, EINVAL, (int64_t)at, "NumpyArrayWrapper: wrapper out of order");
     c->jb[c->njb].id = o->id;
     c->jb[c->njb].off = at + pad;
     c->njb++;
