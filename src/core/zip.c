@@ -311,7 +311,7 @@ struct mfs_zip *mfs_zip_open(mfs_src *src, mfs_err *e)
     zip_t *za = NULL;
     struct zsrc_ctx c = {.src = src};
     zip_error_t ze;
-    uint64_t cd_off, cd_size, count;
+    uint64_t cd_off = 0, cd_size = 0, count = 0;
 
     zip_error_init(&c.err);
     zip_error_init(&ze);

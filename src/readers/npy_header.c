@@ -210,8 +210,10 @@ static int on_item(struct lit *L, const struct val *key, const struct val *v, vo
         if (v->kind == V_LIST)
             return lit_err(L, "structured dtypes (a list of fields in 'descr') are not supported");
         if (v->kind != V_STR) return lit_err(L, "'descr' is not a string");
-        if (v->slen == 0 || v->slen >= sizeof h->descr || memchr(v->s, 0, v->slen))
-            return lit_err(L, "'descr' is not a numpy type string");
+        int printable = v->slen > 0 && v->slen < sizeof h->descr;
+        for (size_t i = 0; printable && i < v->slen; i++)
+            printable = v->s[i] >= 0x20 && v->s[i] < 0x7f;
+        if (!printable) return lit_err(L, "'descr' is not a numpy type string");
         memcpy(h->descr, v->s, v->slen);
         h->descr[v->slen] = 0;
         char d[sizeof h->descr];
@@ -281,25 +283,25 @@ int mfs_npy_parse_prelude(const unsigned char *p, size_t n, int64_t base,
                           struct mfs_npy_header *h, mfs_err *e)
 {
     MFS_CHECK(n >= MFS_NPY_MAGIC_LEN && memcmp(p, MFS_NPY_MAGIC, MFS_NPY_MAGIC_LEN) == 0, e,
-              MFS_FATAL, EINVAL, base, "npy: no \\x93NUMPY magic");
+              MFS_FATAL, EINVAL, base, "no \\x93NUMPY magic");
     MFS_CHECK(n >= 10, e, MFS_FATAL, EINVAL, base + (int64_t)n,
-              "npy: truncated before the header length");
+              "truncated before the header length");
     h->major = p[6];
     h->minor = p[7];
     MFS_CHECK(h->minor == 0 && h->major >= 1 && h->major <= 3, e, MFS_FATAL, EINVAL, base + 6,
-              "npy: unsupported format version %d.%d (1.0, 2.0 and 3.0 are known)", h->major,
+              "unsupported format version %d.%d (1.0, 2.0 and 3.0 are known)", h->major,
               h->minor);
     if (h->major == 1) {
         h->header_len = (uint64_t)p[8] | (uint64_t)p[9] << 8;
         h->data_offset = 10 + h->header_len;
     } else {
-        MFS_CHECK(n >= 12, e, MFS_FATAL, EINVAL, base + 8, "npy: truncated before the header length");
+        MFS_CHECK(n >= 12, e, MFS_FATAL, EINVAL, base + 8, "truncated before the header length");
         h->header_len = (uint64_t)p[8] | (uint64_t)p[9] << 8 | (uint64_t)p[10] << 16 |
                         (uint64_t)p[11] << 24;
         h->data_offset = 12 + h->header_len;
     }
     MFS_CHECK(h->header_len <= MFS_NPY_MAX_HEADER, e, MFS_FATAL, EINVAL, base + 8,
-              "npy: header length %llu exceeds the limit of %u bytes",
+              "header length %llu exceeds the limit of %u bytes",
               (unsigned long long)h->header_len, MFS_NPY_MAX_HEADER);
     return MFS_OK;
 }
@@ -317,7 +319,7 @@ int mfs_npy_read_header(mfs_src *src, uint64_t base, uint64_t avail, struct mfs_
     MFS_FORWARD(mfs_npy_parse_prelude(pre, n, (int64_t)base, h, e));
     uint64_t hoff = h->data_offset - h->header_len;
     MFS_CHECK(h->data_offset <= avail, e, MFS_FATAL, EINVAL, (int64_t)(base + 8),
-              "npy: header of %llu bytes runs past the end of the data (%llu bytes)",
+              "header of %llu bytes runs past the end of the data (%llu bytes)",
               (unsigned long long)h->header_len, (unsigned long long)avail);
     char *text = mfs_src_slurp(src, base + hoff, h->header_len, MFS_NPY_MAX_HEADER, e);
     if (!text) {
@@ -329,7 +331,7 @@ int mfs_npy_read_header(mfs_src *src, uint64_t base, uint64_t avail, struct mfs_
     MFS_FORWARD(rc);
     MFS_CHECK(h->nbytes <= avail - h->data_offset, e, MFS_FATAL, EINVAL,
               (int64_t)(base + h->data_offset),
-              "npy: a '%s' array of %llu elements needs %llu bytes of data, only %llu present", h->descr,
+              "a '%s' array of %llu elements needs %llu bytes of data, only %llu present", h->descr,
               (unsigned long long)h->nelems, (unsigned long long)h->nbytes,
               (unsigned long long)(avail - h->data_offset));
     return MFS_OK;
