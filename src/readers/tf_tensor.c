@@ -42,6 +42,7 @@ struct tf_span {
 struct tf_tctx {
     unsigned isz;
     int swap;
+    int complex;   /* complex64/128: byte-swapped per half */
     int ndim;
     uint64_t shape[32];
     uint64_t nelems;
@@ -209,7 +210,9 @@ static int read_span(const struct tf_tctx *c, struct tf_span *s, uint64_t off, u
     int rc = mfs_src_read_exact(s->src, tmp, (size_t)(b - a), s->base + a, e);
     if (rc == MFS_OK && track(s, a, tmp, (size_t)(b - a)) == 0) rc = corrupt(s, e);
     if (rc == MFS_OK) {
-        swap_elems(tmp, (size_t)((b - a) / c->isz), c->isz);
+        /* complex numbers swap each of their two halves */
+        unsigned unit = c->complex ? c->isz / 2 : c->isz;
+        swap_elems(tmp, (size_t)((b - a) / unit), unit);
         memcpy(buf, tmp + (off - a), len);
     }
     free(tmp);
@@ -368,6 +371,7 @@ int tf_bundle_tensor(tf_bundle *b, mfs_tree *t, size_t i, mfs_tensor **out, mfs_
     MFS_FORWARD(mfs_tensor_set_shape(tn, en->ndim, en->shape, e));
     c->isz = mfs_dtype_get(dt)->itemsize;
     c->swap = b->big_endian && c->isz > 1;
+    c->complex = mfs_dtype_get(dt)->kind == MFS_DK_COMPLEX;
     c->ndim = en->ndim;
     memcpy(c->shape, en->shape, sizeof c->shape);
     c->nelems = en->nelems;
