@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# joblib.sh: damaged joblib / pickle / scikit-learn files never crash or
+# hang modelfs, and fail with one clear line (ctest bad.joblib).
+# Files made here with $PYTHON (numpy, joblib, sklearn when present):
+# uncompressed and zlib/gzip/bz2/xz/lzma/lz4-compressed joblib dumps of a
+# dict of arrays, pickle protocols 2 and 5, a LogisticRegression. Copies:
+# truncated (0, 1, 2, 9, 30, 200 bytes, a quarter, half, all but one byte)
+# and 10 with 1-16 bytes set to random values (half of them in the first
+# 512 bytes). Each `modelfs ls -R COPY` (and, when it opens, `modelfs cat
+# COPY SHA256SUMS`, which reads every tensor) must exit below 128, within
+# 20 s, without a sanitizer report; a failing run prints exactly one line.
+# Truncated compressed copies and copies cut inside the pickle must fail.
+set -u
+here=$(cd "$(dirname "$0")" && pwd)
+PYTHON=${PYTHON:-/usr/bin/python3}
+: "${MODELFS:?set MODELFS to the modelfs binary}"
+if ! "$PYTHON" -c 'import numpy, joblib' 2>/dev/null; then
+  echo "skipped: $PYTHON lacks numpy or joblib"
+  exit 77
+fi
+work=$(mktemp -d "${TMPDIR:-/tmp}/mfs-badjl.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+mkdir "$work/src" "$work/bad"
+
+"$PYTHON" - "$work/src" "$work/bad" <<'PY' || { echo "joblib.sh: could not make the files"; exit 1; }
+import os, pickle, random, sys, zlib
+import numpy as np, joblib
+src, out = sys.argv[1], sys.argv[2]
+rng = np.random.RandomState(0)
+data = {"w": rng.standard_normal((40, 30)).astype("float32"), "b": np.arange(30, dtype=">i8"),
+        "f": np.asfortranarray(np.ones((5, 7))), "l": [np.zeros(3, "uint8"), "x"]}
+joblib.dump(data, os.path.join(src, "a.joblib"))
+for m in ["zlib", "gzip", "bz2", "lzma", "xz", "lz4"]:
+    try:
+        joblib.dump(data, os.path.join(src, f"a_{m}.joblib"), compress=(m, 3))
+    except Exception as ex:
+        print(f"note: {m}: {ex}")
+for p in (2, 5):
+    with open(os.path.join(src, f"a_p{p}.pkl"), "wb") as f:
+        pickle.dump(data, f, protocol=p)
+try:
+    from sklearn.linear_model import LogisticRegression
+    X = rng.standard_normal((50, 4)); y = (X[:, 0] > 0).astype(int)
+    joblib.dump(LogisticRegression().fit(X, y), os.path.join(src, "lr.joblib"))
+except ImportError:
+    pass
+for name in sorted(os.listdir(src)):
+    d = open(os.path.join(src, name), "rb").read()
+    n = len(d)
+    for ln in sorted({0, 1, 2, 9, 30, 200, n // 4, n // 2, n - 1}):
+        if ln < n:
+            open(os.path.join(out, f"trunc{ln}-{name}"), "wb").write(d[:ln])
+    r = random.Random(zlib.crc32(name.encode()))
+    for i in range(10):
+        b = bytearray(d)
+        span = min(n, 512) if i % 2 == 0 else n
+        for _ in range(r.randint(1, 16)):
+            b[r.randrange(span)] = r.randrange(256)
+        open(os.path.join(out, f"flip{i}-{name}"), "wb").write(bytes(b))
+PY
+
+npass=0 nfail=0
+check() { # WHAT COPY ARGS...: 0 when modelfs exited 0
+  local what=$1 copy=$2 rc nl
+  shift 2
+  timeout 20 "$MODELFS" "$@" >/dev/null 2>"$work/err"
+  rc=$?
+  nl=$(wc -l <"$work/err")
+  if [ $rc -eq 124 ]; then
+    echo "FAIL  $what $copy: hung (> 20 s)"; nfail=$((nfail + 1)); return 1
+  elif [ $rc -ge 128 ] || grep -qE 'Sanitizer|runtime error:' "$work/err"; then
+    echo "FAIL  $what $copy: crashed (status $rc): $(head -c 600 "$work/err")"; nfail=$((nfail + 1)); return 1
+  elif [ $rc -ne 0 ] && [ "$nl" -ne 1 ]; then
+    echo "FAIL  $what $copy: exit $rc with $nl stderr lines (want 1): $(head -c 400 "$work/err")"
+    nfail=$((nfail + 1)); return 1
+  fi
+  npass=$((npass + 1))
+  [ -n "${VERBOSE:-}" ] && echo "ok    $what $copy: exit $rc $(head -c 200 "$work/err")"
+  return $rc
+}
+
+nopen=0 ncopies=0
+for c in "$work"/bad/*; do
+  b=$(basename "$c")
+  ncopies=$((ncopies + 1))
+  if check "ls -R" "$b" ls -R "$c"; then
+    nopen=$((nopen + 1))
+    # a truncated file cut inside a compressed stream or the pickle must not open
+    case "$b" in
+      trunc[1-9]*)
+        full="$work/src/${b#*-}"
+        if [ "$(stat -c %s "$c")" -lt "$(stat -c %s "$full")" ]; then
+          echo "FAIL  truncated copy $b opened"; nfail=$((nfail + 1))
+        fi ;;
+    esac
+    check "cat SHA256SUMS" "$b" cat "$c" SHA256SUMS || true
+  fi
+done
+# the untouched files open
+for f in "$work"/src/*; do
+  check "ls -R (intact)" "$(basename "$f")" ls -R "$f" || { echo "FAIL  intact $(basename "$f") does not open"; nfail=$((nfail + 1)); }
+done
+echo "$ncopies damaged copies, $nopen of them still open"
+echo "$npass passed, $nfail failed"
+[ "$nfail" -eq 0 ]
