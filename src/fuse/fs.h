@@ -54,6 +54,10 @@ struct mfs_fs {
 /* The handler table (ll.c). */
 extern const struct fuse_lowlevel_ops mfs_ll_ops;
 
+/** mfs_ll_thread_done() : frees the calling thread's read buffer (worker
+ *  threads free theirs when they end; main() calls this after a -s loop). */
+void mfs_ll_thread_done(void);
+
 /**
  * mfs_ll_iget() : the node behind inode @ino, into *@id.
  * @return 0 on success; on failure it has ALREADY replied ENOENT to @req

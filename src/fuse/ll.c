@@ -43,6 +43,14 @@ static void read_buf_init(void)
     read_buf_ok = pthread_key_create(&read_buf_key, free) == 0;
 }
 
+void mfs_ll_thread_done(void)
+{
+    if (read_buf_ok) {
+        free(pthread_getspecific(read_buf_key));
+        pthread_setspecific(read_buf_key, NULL);
+    }
+}
+
 /* The calling thread's read buffer (MFS_MAX_READ bytes), or NULL when
  * out of memory. Owned by the thread: never free it. */
 static char *read_buf(void)

@@ -311,6 +311,7 @@ int main(int argc, char **argv)
         goto out_unmount;
 
     ret = run_loop(se, &c);
+    mfs_ll_thread_done();
     status = ret < 0 ? 1 : 0;
 
 out_unmount:
