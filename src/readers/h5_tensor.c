@@ -47,6 +47,8 @@ struct h5_dctx {
     size_t esz;                /* canonical bytes per HDF5 element */
     size_t swap;               /* >1: byte-swap units of this size after reading */
     size_t chunk_bytes;        /* chunked: bytes of one chunk, else 0 */
+    int converts;              /* file type != memory type: HDF5 converts */
+    size_t conv_size;          /* max(file, memory) element size */
     unsigned long long last_use;
 };
 
@@ -384,22 +386,44 @@ static void swap_units(unsigned char *p, size_t n, size_t unit)
         }
 }
 
+/* A transfer property list whose type-conversion buffer fits @n elements:
+ * HDF5's default (1 MiB, and as much again for the background buffer of
+ * compound conversions) is allocated and zeroed on every converting read,
+ * which dominated small reads. H5P_DEFAULT when no conversion is needed
+ * or on failure; the caller closes anything else. */
+static hid_t xfer_plist(struct h5_dctx *c, uint64_t n)
+{
+    if (!c->converts) return H5P_DEFAULT;
+    uint64_t want = n * c->conv_size;
+    if (want < c->conv_size * 16) want = c->conv_size * 16;
+    if (want > ((uint64_t)1 << 20)) return H5P_DEFAULT;
+    hid_t dx = H5Pcreate(H5P_DATASET_XFER);
+    if (dx < 0 || H5Pset_buffer(dx, (size_t)want, NULL, NULL) < 0) {
+        if (dx >= 0) H5Pclose(dx);
+        H5Eclear2(H5E_DEFAULT);
+        return H5P_DEFAULT;
+    }
+    return dx;
+}
+
 /* Reads HDF5 elements [k0, k1) into @dst (canonical bytes). */
 static int read_elems(struct h5_dctx *c, uint64_t k0, uint64_t k1, void *dst, mfs_err *e)
 {
     herr_t r;
+    hid_t dx = xfer_plist(c, k1 - k0);
     if (c->nd == 0) {
-        r = H5Dread(c->dset, c->mem, H5S_ALL, H5S_ALL, H5P_DEFAULT, dst);
+        r = H5Dread(c->dset, c->mem, H5S_ALL, H5S_ALL, dx, dst);
     } else {
         hid_t fspace = H5Dget_space(c->dset);
         hsize_t n = k1 - k0;
         hid_t mspace = H5Screate_simple(1, &n, NULL);
         r = -1;
         if (fspace >= 0 && mspace >= 0 && select_flat(fspace, c->nd, c->dims, k0, k1) == 0)
-            r = H5Dread(c->dset, c->mem, mspace, fspace, H5P_DEFAULT, dst);
+            r = H5Dread(c->dset, c->mem, mspace, fspace, dx, dst);
         if (mspace >= 0) H5Sclose(mspace);
         if (fspace >= 0) H5Sclose(fspace);
     }
+    if (dx != H5P_DEFAULT) H5Pclose(dx);
     if (r < 0)
         return h5_err(e, MFS_FAILED, EIO, "%s: reading elements [%llu, %llu) failed", c->path,
                       (unsigned long long)k0, (unsigned long long)k1);
@@ -619,6 +643,8 @@ int h5_tensor_from_dataset(struct h5_model *m, mfs_tree *t, hid_t dset, const ch
     c->esz = H5Tget_size(c->mem);
     c->swap = tm.swap;
     c->chunk_bytes = chunk_bytes;
+    c->converts = H5Tequal(ft, c->mem) <= 0;
+    c->conv_size = H5Tget_size(ft) > c->esz ? H5Tget_size(ft) : c->esz;
     m->ctx[m->nctx++] = c;
     mfs_tensor_set_custom(tn, h5_read_cb, c, m->src, &h5_lock);
     c = NULL;
