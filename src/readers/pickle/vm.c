@@ -69,7 +69,7 @@ static int pop_mark(mfs_pk_vm *vm, mfs_pk ***items, size_t *n, mfs_err *e)
 {
     if (!vm->nmarks) return mfs_pk_vm_fail(vm, e, "could not find MARK");
     size_t b = vm->marks[--vm->nmarks];
-    *items = vm->stack + b;
+    *items = vm->stack ? vm->stack + b : NULL; /* NULL + 0 is undefined */
     *n = vm->sp - b;
     vm->sp = b;
     return MFS_OK;
