@@ -14,5 +14,58 @@ case "$name" in
          "$corpus"/public/safetensors/*/*.safetensors ;;
   fuzz_bidding)
     seed "$src"/mnt-examples/* ;;
+  fuzz_pickle)
+    seed "$corpus"/generated/pytorch/mlp_state_dict_legacy.pth "$corpus"/public/pytorch/legacy_nonzip_*/*
+    for f in "$corpus"/generated/pytorch/*.pt* "$corpus"/public/torchscript/*/*; do
+      [ -f "$f" ] && unzip -p "$f" '*/data.pkl' > "$dir/$(basename "$f").data.pkl" 2>/dev/null
+    done ;;
+  fuzz_pytorch_zip)
+    seed "$corpus"/generated/pytorch/mymodel_state_dict.pth "$corpus"/generated/pytorch/dtype_zoo.pt \
+         "$corpus"/generated/pytorch/malicious_reduce.pth "$corpus"/public/pytorch/zip_*/* ;;
+  fuzz_pytorch_legacy)
+    seed "$corpus"/generated/pytorch/mlp_state_dict_legacy.pth "$corpus"/public/pytorch/legacy_nonzip_*/* ;;
+  fuzz_pytorch_torchscript)
+    seed "$corpus"/generated/pytorch/mymodel_torchscript.pt "$corpus"/public/torchscript/*/* ;;
+  fuzz_npy)
+    seed "$src"/mnt-examples/*.npy "$corpus"/generated/numpy/*.npy ;;
+  fuzz_npz)
+    # small archives only: big seeds make every run slow
+    seed "$src"/mnt-examples/*.npz "$corpus"/generated/pytorch/dtype_zoo_expected.npz ;;
+  fuzz_joblib)
+    # the first byte of a fuzz_joblib input picks the reader: prefix 0
+    for f in "$corpus"/generated/sklearn/* "$corpus"/public/joblib_pickle/*/*; do
+      [ -f "$f" ] && { printf '\0'; cat "$f"; } > "$dir/$(basename "$f")" 2>/dev/null
+    done
+    if [ -x /usr/bin/python3 ]; then
+      /usr/bin/python3 - "$dir" <<'PY' 2>/dev/null || true
+import os, pickle, sys
+import numpy as np, joblib
+d = sys.argv[1]
+a = {"w": np.arange(12, dtype="float32").reshape(3, 4), "b": np.arange(3, dtype=">i8"),
+     "f": np.asfortranarray(np.ones((2, 3))), "o": np.array([1, "x"], dtype=object)}
+for m in ["zlib", "gzip", "bz2", "lzma", "xz", "lz4"]:
+    try:
+        joblib.dump(a, os.path.join(d, "tmp"), compress=(m, 3))
+        open(os.path.join(d, f"seed_{m}"), "wb").write(b"\0" + open(os.path.join(d, "tmp"), "rb").read())
+    except Exception:
+        pass
+joblib.dump(a, os.path.join(d, "tmp"))
+open(os.path.join(d, "seed_plain"), "wb").write(b"\0" + open(os.path.join(d, "tmp"), "rb").read())
+os.remove(os.path.join(d, "tmp"))
+for p in (2, 5):
+    open(os.path.join(d, f"seed_p{p}"), "wb").write(b"\1" + pickle.dumps(a, protocol=p))
+PY
+    fi ;;
+  fuzz_decomp)
+    # first byte 0: detect the codec from the stream
+    for f in "$corpus"/public/joblib_pickle/*/*.gz; do
+      [ -f "$f" ] && { printf '\0'; cat "$f"; } > "$dir/$(basename "$f")"
+    done
+    src_txt="$src/src/core/decomp.c"
+    for c in "gzip -c" "bzip2 -c" "xz -c" "xz --format=lzma -c" "lz4 -c" "zstd -c"; do
+      t=${c%% *}
+      command -v "$t" >/dev/null 2>&1 && { printf '\0'; head -c 20000 "$src_txt" | $c; } > "$dir/seed_${c// /_}" 2>/dev/null
+    done
+    command -v python3 >/dev/null 2>&1 && python3 -c 'import sys,zlib; sys.stdout.buffer.write(b"\0"+zlib.compress(open(sys.argv[1],"rb").read()[:20000]))' "$src_txt" > "$dir/seed_zlib" ;;
 esac
 exit 0
