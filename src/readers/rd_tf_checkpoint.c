@@ -14,7 +14,8 @@
  * summarised in metadata/ (TF version, op counts, collections).
  *
  * Bids: the table magic (64 bits) plus the name (".index", or the prefix
- * resolving to an existing index) = 80; a directory with .index files and
+ * resolving to an existing index) = 80, the name alone 16 (so that a
+ * damaged index gets its own error message); a directory with .index files and
  * a state file 48, without 40 (below SavedModel directories, which also
  * hold a bundle in variables/). */
 #include "readers/common.h"
@@ -90,9 +91,14 @@ static int ck_bid(const struct mfs_probe *p, int best)
 {
     if (best >= 80) return -1;
     char buf[PATH_MAX];
+    struct stat st;
     if (!p->exists) {
+        /* a prefix: <prefix>.index with the table magic; an index without
+         * it still bids low, so that its damage is reported by open()
+         * rather than as "No such file" */
         if (snprintf(buf, sizeof buf, "%s.index", p->path) >= (int)sizeof buf) return -1;
-        return index_ok(buf) ? 80 : -1;
+        if (index_ok(buf)) return 80;
+        return stat(buf, &st) == 0 && S_ISREG(st.st_mode) ? 16 : -1;
     }
     if (p->is_dir) {
         if (mfs_probe_dir_has(p, "saved_model.pb") || mfs_probe_dir_has(p, "saved_model.pbtxt"))
@@ -102,8 +108,8 @@ static int ck_bid(const struct mfs_probe *p, int best)
         if (!idx) return -1;
         return mfs_probe_dir_has(p, "checkpoint") ? 48 : 40;
     }
-    if (mfs_has_suffix(p->path, ".index"))
-        return tf_table_tail_ok(p->tail, p->tail_len) ? 80 : -1;
+    if (mfs_has_suffix(p->path, ".index")) /* the name alone: 16 */
+        return tf_table_tail_ok(p->tail, p->tail_len) ? 80 : 16;
     if (!strcmp(base_name(p->path), "checkpoint"))
         return p->head_len > 21 && !memcmp(p->head, "model_checkpoint_path", 21) ? 48 : -1;
     size_t pl = shard_prefix_len(p->path);

@@ -1,0 +1,211 @@
+#!/usr/bin/env bash
+# tf_bad.sh: damaged TensorFlow checkpoints, SavedModels and GraphDefs
+# give clear errors, never a crash or a hang (ctest bad.tf_bad).
+#
+# From the corpus's TF files it writes damaged copies into a temp dir:
+#   * .index files truncated (0, 1, 10, 47, 48 bytes, half, all but one)
+#     and with bytes flipped in the footer and in the blocks;
+#   * data shards truncated and with bytes flipped;
+#   * saved_model.pb, keras_metadata.pb, fingerprint.pb, .meta and a frozen
+#     GraphDef truncated and with bytes flipped; the `checkpoint` state file
+#     garbled;
+# then runs `modelfs ls -R` on each and, when that succeeds,
+# `modelfs cat SHA256SUMS` (reads every tensor through the CRC checks).
+# Every run must exit below 128, within 20 s, with no sanitizer report; a
+# mount that fails prints exactly one line. Specific cases must fail with
+# the right message: a truncated index ("table"/"footer"), a truncated
+# shard ("beyond the end"), a flipped data byte ("crc32c mismatch" on
+# read, the mount itself succeeding). Exit 77 without the corpus.
+set -u
+here=$(cd "$(dirname "$0")" && pwd)
+src=${MFS_SRC_DIR:-$(cd "$here/../.." && pwd)}
+shared=${MFS_SHARED:-$src/../shared}
+PYTHON=${PYTHON:-/usr/bin/python3}
+: "${MODELFS:?set MODELFS to the modelfs binary}"
+P=$shared/corpus/public
+[ -d "$P/tf_checkpoint" ] || { echo "skipped: no corpus at $shared/corpus"; exit 77; }
+work=$(mktemp -d "${TMPDIR:-/tmp}/mfs-tfbad.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+
+npass=0 nfail=0
+fail() { echo "FAIL  $*"; nfail=$((nfail + 1)); }
+
+# run ARGS...: modelfs with a timeout; sets rc, out (stderr text), nl.
+run() {
+  timeout 20 "$MODELFS" "$@" >/dev/null 2>"$work/err"
+  rc=$?
+  out=$(head -c 2000 "$work/err")
+  nl=$(wc -l <"$work/err")
+}
+
+# probe WHAT MOUNT: ls -R, then SHA256SUMS; no crash, hang or multi-line
+# mount error. Returns 0 when the mount worked.
+probe() {
+  local what=$1 mnt=$2
+  run ls -R "$mnt"
+  if [ $rc -eq 124 ]; then fail "$what: ls hung"; return 2; fi
+  if [ $rc -ge 128 ] || grep -qE 'Sanitizer|runtime error:' "$work/err"; then
+    fail "$what: ls crashed ($rc): $out"; return 2
+  fi
+  if [ $rc -ne 0 ]; then
+    if [ "$nl" -ne 1 ]; then fail "$what: mount error in $nl lines: $out"; return 2; fi
+    npass=$((npass + 1)); return 1
+  fi
+  cp "$work/err" "$work/err_ls"
+  run cat "$mnt" SHA256SUMS
+  if [ $rc -eq 124 ]; then fail "$what: cat SHA256SUMS hung"; return 2; fi
+  if [ $rc -ge 128 ] || grep -qE 'Sanitizer|runtime error:' "$work/err"; then
+    fail "$what: cat crashed ($rc): $out"; return 2
+  fi
+  npass=$((npass + 1))
+  return 0
+}
+
+# expect WHAT MOUNT PATTERN: the mount must fail with PATTERN in its line.
+expect_mount_error() {
+  local what=$1 mnt=$2 pat=$3
+  probe "$what" "$mnt"
+  local r=$?
+  [ $r -eq 2 ] && return
+  if [ $r -eq 0 ]; then fail "$what: mounted, expected an error matching '$pat'"; return; fi
+  if ! grep -qiE "$pat" "$work/err"; then fail "$what: error does not match '$pat': $out"; fi
+}
+
+# --- checkpoints: damaged copies of each bundle ---
+for d in "$P"/tf_checkpoint/* "$P"/keras_tf_checkpoint/*; do
+  for idx in "$d"/*.index; do
+    [ -f "$idx" ] || continue
+    name=$(basename "$idx" .index)
+    case_dir=$work/$(basename "$d")-$name
+    "$PYTHON" - "$d" "$name" "$case_dir" <<'PY' || { fail "could not write copies of $idx"; continue; }
+import os, random, shutil, sys, zlib
+d, name, out = sys.argv[1:4]
+files = [f for f in os.listdir(d) if f.startswith(name + ".")]
+def copy(tag):
+    c = os.path.join(out, tag)
+    os.makedirs(c)
+    for f in files:
+        shutil.copy(os.path.join(d, f), c)
+        os.chmod(os.path.join(c, f), 0o644)
+    return c
+idx = open(os.path.join(d, name + ".index"), "rb").read()
+n = len(idx)
+for ln in sorted({0, 1, 10, 47, 48, n // 2, n - 1}):
+    c = copy(f"itrunc{ln}")
+    open(os.path.join(c, name + ".index"), "wb").write(idx[:ln])
+rng = random.Random(zlib.crc32(name.encode()))
+for i in range(10):
+    b = bytearray(idx)
+    lo = n - 48 if i < 4 else 0
+    for _ in range(rng.randint(1, 4)):
+        b[rng.randrange(lo, n)] ^= 1 << rng.randrange(8)
+    c = copy(f"iflip{i}")
+    open(os.path.join(c, name + ".index"), "wb").write(bytes(b))
+for f in files:
+    if ".data-" not in f:
+        continue
+    data = open(os.path.join(d, f), "rb").read()
+    if len(data) < 8:
+        continue
+    c = copy(f"dtrunc-{f}")
+    open(os.path.join(c, f), "wb").write(data[: len(data) - 3])
+    b = bytearray(data)
+    b[len(b) // 2] ^= 0x20
+    c = copy(f"dflip-{f}")
+    open(os.path.join(c, f), "wb").write(bytes(b))
+PY
+    for c in "$case_dir"/*; do
+      tag=$(basename "$c")
+      case $tag in
+        itrunc0|itrunc1|itrunc10|itrunc47)
+          expect_mount_error "$name $tag" "$c/$name" "too short|footer|table" ;;
+        itrunc*)
+          expect_mount_error "$name $tag" "$c/$name" "table|footer|magic|block|crc32c" ;;
+        dtrunc-*)
+          expect_mount_error "$name $tag" "$c/$name" "beyond the end" ;;
+        dflip-*)
+          probe "$name $tag" "$c/$name"
+          r=$?
+          if [ $r -eq 1 ]; then fail "$name $tag: a flipped data byte stopped the mount: $out"
+          elif [ $r -eq 0 ]; then
+            # the flipped byte is in a numeric tensor (reading it fails) or
+            # in a string tensor (decoded at mount, which logs it)
+            if ! grep -q "crc32c mismatch" "$work/err" "$work/err_ls"; then
+              fail "$name $tag: corrupt shard read without a crc32c error (exit $rc): $out"
+            elif grep -q "crc32c mismatch (stored" "$work/err" && [ $rc -eq 0 ]; then
+              fail "$name $tag: a tensor read failed its crc32c but SHA256SUMS exited 0"
+            fi
+          fi ;;
+        *) probe "$name $tag" "$c/$name" ;;
+      esac
+    done
+  done
+done
+
+# --- a checkpoint directory with a garbled state file ---
+g=$work/garbled-state
+mkdir -p "$g"
+cp "$P"/tf_checkpoint/tf2_object_based_a2c_adam_slots/ckpt-8.* "$g"/
+printf 'model_checkpoint_path: "ckpt-\001\377\n\n::\n"unterminated' >"$g/checkpoint"
+probe "garbled state file" "$g"
+[ $? -eq 0 ] || fail "garbled state file: the directory should still mount (newest checkpoint)"
+
+# --- SavedModels, .meta, frozen graph ---
+"$PYTHON" - "$P" "$work/sm" <<'PY' || fail "could not write SavedModel copies"
+import os, random, shutil, sys, zlib
+P, out = sys.argv[1:3]
+sms = [os.path.join(P, "saved_model/tfserving_half_plus_two_tf2_cpu/00000123"),
+       os.path.join(P, "saved_model/tfkeras2.10.0_sequential_mnist_keras_metadata"),
+       os.path.join(P, "saved_model/tfserving_counter/00000123")]
+for sm in sms:
+    base = os.path.basename(os.path.dirname(sm)) if sm.endswith("00000123") else os.path.basename(sm)
+    for f in ("saved_model.pb", "keras_metadata.pb", "fingerprint.pb", "variables/variables.index"):
+        src = os.path.join(sm, f)
+        if not os.path.exists(src):
+            continue
+        data = open(src, "rb").read()
+        n = len(data)
+        rng = random.Random(zlib.crc32((base + f).encode()))
+        variants = [("trunc%d" % ln, data[:ln]) for ln in sorted({0, 1, 5, n // 3, n - 1})]
+        for i in range(6):
+            b = bytearray(data)
+            for _ in range(rng.randint(1, 8)):
+                b[rng.randrange(min(n, 4096) if i % 2 else n)] = rng.randrange(256)
+            variants.append(("flip%d" % i, bytes(b)))
+        for tag, content in variants:
+            c = os.path.join(out, f"{base}-{f.replace('/', '_')}-{tag}")
+            shutil.copytree(sm, c)
+            for root, dirs, files in os.walk(c):
+                os.chmod(root, 0o755)
+                for x in files:
+                    os.chmod(os.path.join(root, x), 0o644)
+            open(os.path.join(c, f), "wb").write(content)
+for rel in ("tf_frozen_graph/tf2onnx_lstm/frozen.pb", "tf_checkpoint/tf1_name_based_simple_graph/data-all-1000.meta"):
+    data = open(os.path.join(P, rel), "rb").read()
+    n = len(data)
+    rng = random.Random(zlib.crc32(rel.encode()))
+    name = os.path.basename(rel)
+    for ln in sorted({0, 1, 2, 7, n // 2, n - 1}):
+        os.makedirs(os.path.join(out, f"t{ln}"), exist_ok=True)
+        open(os.path.join(out, f"t{ln}", name), "wb").write(data[:ln])
+    for i in range(8):
+        b = bytearray(data)
+        for _ in range(rng.randint(1, 8)):
+            b[rng.randrange(min(n, 512) if i % 2 else n)] = rng.randrange(256)
+        os.makedirs(os.path.join(out, f"f{i}"), exist_ok=True)
+        open(os.path.join(out, f"f{i}", name), "wb").write(bytes(b))
+PY
+for c in "$work"/sm/*; do
+  if [ -d "$c" ] && [ -z "$(ls "$c"/*.pb "$c"/*.meta 2>/dev/null | grep -E 'frozen.pb|\.meta$')" ]; then
+    probe "SavedModel $(basename "$c")" "$c"
+    case $(basename "$c") in
+      *saved_model.pb-trunc0|*saved_model.pb-trunc1)
+        grep -qiE "saved_model.pb|meta graph" "$work/err" || fail "$(basename "$c"): unclear error: $out" ;;
+    esac
+  else
+    for f in "$c"/*; do probe "$(basename "$c")/$(basename "$f")" "$f"; done
+  fi
+done
+
+echo "$npass passed, $nfail failed"
+[ $nfail -eq 0 ]
