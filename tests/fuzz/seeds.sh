@@ -12,6 +12,24 @@ case "$name" in
   fuzz_safetensors)
     seed "$src"/mnt-examples/*.safetensors "$corpus"/generated/safetensors/*.safetensors \
          "$corpus"/public/safetensors/*/*.safetensors ;;
+  fuzz_tf_table)
+    seed "$corpus"/public/tf_checkpoint/*/*.index "$corpus"/public/keras_tf_checkpoint/*/*.index \
+         "$corpus"/public/saved_model/*/variables/*.index "$corpus"/public/saved_model/*/*/variables/*.index \
+         "$corpus"/public/tf_frozen_graph/*/*.pb ;;
+  fuzz_tf_savedmodel)
+    # each SavedModel packed as: u32 n1, saved_model.pb, u32 n2, the
+    # variables index, then the data shard (fuzz_tf_savedmodel.c)
+    ${PYTHON:-/usr/bin/python3} - "$corpus" "$dir" <<'PY'
+import glob, os, struct, sys
+corpus, out = sys.argv[1:3]
+for i, sm in enumerate(sorted(glob.glob(corpus + "/public/saved_model/**/saved_model.pb", recursive=True))):
+    d = os.path.dirname(sm)
+    rd = lambda p: open(os.path.join(d, p), "rb").read() if os.path.exists(os.path.join(d, p)) else b""
+    a, b = rd("saved_model.pb"), rd("variables/variables.index")
+    c = rd("variables/variables.data-00000-of-00001")
+    open(os.path.join(out, "sm%d" % i), "wb").write(struct.pack("<I", len(a)) + a + struct.pack("<I", len(b)) + b + c)
+PY
+    ;;
   fuzz_bidding)
     seed "$src"/mnt-examples/* ;;
   fuzz_pickle)
