@@ -6,6 +6,7 @@ JSON header, data; no safetensors package) from deterministic numpy arrays,
 and checks a mount of it against numpy and against errno expectations.
 
     st_helper.py gen FILE                 write the model
+    st_helper.py gen-many FILE N          N tiny tensors (directories of N entries)
     st_helper.py corrupt KIND FILE        write a broken model (KIND below)
     st_helper.py check-data MNT           tensors/<name>/data and data.npy == numpy
     st_helper.py check-xattr MNT          user.dtype/shape/nbytes, ENODATA, ERANGE
@@ -79,6 +80,17 @@ def write_st(path, items, metadata=None):
 
 def gen(path):
     write_st(path, tensors(), {'format': 'pt', 'note': 'modelfs mount test'})
+
+
+def gen_many(path, n):
+    """N one-element tensors with names of varying length, so that the
+    listings of tensors/ and layers/ span many READDIR replies."""
+    items = []
+    for i in range(n):
+        a = np.array([i], dtype=np.int32)
+        name = 'w%04d.%s' % (i, 'x' * (i % 37))
+        items.append((name, 'I32', [1], a.astype('<i4').tobytes(), a))
+    write_st(path, items)
 
 
 def corrupt(kind, path):
@@ -254,6 +266,8 @@ def main():
     cmd = sys.argv[1]
     if cmd == 'gen':
         gen(sys.argv[2])
+    elif cmd == 'gen-many':
+        gen_many(sys.argv[2], int(sys.argv[3]))
     elif cmd == 'corrupt':
         corrupt(sys.argv[2], sys.argv[3])
     elif cmd == 'sha':
