@@ -52,6 +52,7 @@ MUST_OPEN = [
 NO_READER = re.compile(r"no reader|unknown format|not a known model format|"
                        r"unrecognized format|unsupported format|no format", re.I)
 
+SANITIZER = re.compile(r"(ERROR: \w+Sanitizer: .*|\S+:\d+:\d+: runtime error: .*)")
 TIMEOUT = 120  # seconds for one modelfs command (ASan builds are slow)
 MODELFS = os.environ.get("MODELFS", "")
 SHARED = os.environ.get("MFS_SHARED", os.path.join(os.path.dirname(__file__), "../../../shared"))
@@ -71,6 +72,11 @@ def run(args, what):
     except subprocess.TimeoutExpired:
         raise Failure(f"{what}: hung (> {TIMEOUT} s)")
     err = p.stderr.decode("utf-8", "replace").strip()
+    san = SANITIZER.search(err)
+    if san:  # ASan/UBSan report: its headline and the frame it happened in
+        frame = re.search(r"#0 0x[0-9a-f]+ in (.*)", err)
+        raise Failure(f"{what}: sanitizer: {san.group(0)[:200]}" +
+                      (f" at {frame.group(1)[:120]}" if frame else ""))
     if p.returncode < 0 or p.returncode >= 128:
         raise Failure(f"{what}: crashed (status {p.returncode}): {err[-300:]}")
     return p.returncode, p.stdout, err
