@@ -68,7 +68,7 @@ static int cmp_store(const void *a, const void *b)
 static struct lstore *find_store(struct legacy *s, const char *key)
 {
     struct lstore k = {.key = key};
-    return bsearch(&k, s->st, s->nst, sizeof *s->st, cmp_store);
+    return s->nst ? bsearch(&k, s->st, s->nst, sizeof *s->st, cmp_store) : NULL;
 }
 
 /* persistent_load hook of pickle 4: records each storage's type. */
@@ -105,7 +105,7 @@ static int bad(mfs_err *e, int64_t off, const char *what)
 /* Walks the storage area: key list order, int64 count + data each. */
 static int walk_storages(struct legacy *s, uint64_t pos, mfs_err *e)
 {
-    qsort(s->st, s->nst, sizeof *s->st, cmp_store);
+    if (s->nst) qsort(s->st, s->nst, sizeof *s->st, cmp_store);
     /* one record per key (a key seen in several pids keeps its first type) */
     size_t w = 0;
     for (size_t i = 0; i < s->nst; i++)

@@ -93,7 +93,7 @@ static int is_state_dict(struct mfs_torch *c, const mfs_pk *o)
     for (size_t i = 0; i < d->u.dict.n; i++) {
         mfs_tensor *tn;
         int rc = mfs_torch_tensor(c, d->u.dict.v[i], &tn, &e);
-        if (rc > 0) {
+        if (rc != 0) { /* a tensor, or a broken one: add_state_dict reports it */
             tensors++;
             continue;
         }

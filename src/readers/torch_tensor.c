@@ -244,7 +244,7 @@ static int rebuild(struct mfs_torch *c, const mfs_pk *fn, const mfs_pk *args, co
     if (st.numel <= UINT64_MAX / ssz && st.numel * ssz / isz < elems) elems = st.numel * ssz / isz;
     int rc = mfs_tensor_set_strided(t, st.src, st.off, elems, soff, strides, c->swap, e);
     if (rc < 0) {
-        mfs_err_prefix(e, "tensor on storage %s", st.key ? st.key : "?");
+        mfs_err_prefix(e, "pickle byte %lld: tensor on storage %s", (long long)at, st.key ? st.key : "?");
         return rc;
     }
     json_t *info = json_object();
@@ -276,7 +276,11 @@ int mfs_torch_tensor(struct mfs_torch *c, const mfs_pk *o, mfs_tensor **out, mfs
     }
     c->kind_by_id[o->id] = K_NOT; /* also guards against cycles */
     int rc = rebuild(c, fn, o->u.call.args, o, out, e);
-    if (rc < 0) return rc;
+    if (rc < 0) { /* not cached: every caller gets the error */
+        c->kind_by_id[o->id] = K_UNKNOWN;
+        *out = NULL;
+        return rc;
+    }
     if (rc == 0) *out = NULL;
     c->kind_by_id[o->id] = rc == 1 ? K_TENSOR : rc == 2 ? K_NODATA : K_NOT;
     c->by_id[o->id] = *out;

@@ -332,7 +332,7 @@ static int run(mfs_pk_vm *vm, mfs_pk **out, mfs_err *e)
     const unsigned char *p;
     const char *s;
     size_t n;
-    mfs_pk *a, *b, *c, *o, **items;
+    mfs_pk *a, *b, *c, *o, **items = NULL;
     uint64_t idx;
     for (;;) {
         vm->op_off = vm->pos;
