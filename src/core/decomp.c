@@ -50,7 +50,15 @@
 #define FIRST_SPACING (1u << 20)
 #define RING (256u * 1024u)
 #define XZ_MEMLIMIT ((uint64_t)512 << 20)
-#define DEFAULT_MAX_OUT ((uint64_t)1 << 40)
+
+static uint64_t default_max_out = (uint64_t)1 << 40;
+static uint64_t first_spacing = FIRST_SPACING;
+
+void mfs_decomp_tune(uint64_t max_out, uint64_t spacing)
+{
+    if (max_out) default_max_out = max_out;
+    if (spacing) first_spacing = spacing;
+}
 
 /* ---- detection ---- */
 
@@ -128,6 +136,7 @@ static int dec_start(struct dec *d, enum mfs_decomp_kind k, const struct dcp *cp
     d->out = cp->out;
     d->memlimit = XZ_MEMLIMIT;
     d->nstreams = cp->in > 0 || cp->out > 0 || cp->flags;
+    if (!d->ibuf) d->ibuf = (const unsigned char *)""; /* never NULL + 0 */
     return d->codec->begin(d, cp, e);
 }
 
@@ -422,9 +431,9 @@ mfs_src *mfs_decomp_open(mfs_src *in, uint64_t off, uint64_t len, enum mfs_decom
     s->base = off;
     s->clen = len;
     s->ncp = 1; /* cps[0]: the start */
-    s->spacing = FIRST_SPACING;
+    s->spacing = first_spacing;
     for (int i = 0; i < NCACHE; i++) s->cache[i].idx = UINT64_MAX;
-    if (scan(s, max_out ? max_out : DEFAULT_MAX_OUT, e) != MFS_OK) {
+    if (scan(s, max_out ? max_out : default_max_out, e) != MFS_OK) {
         e->status = MFS_FATAL;
         dsrc_free(s);
         return NULL;

@@ -55,6 +55,13 @@ int mfs_decomp_bits(enum mfs_decomp_kind k);
 mfs_src *mfs_decomp_open(mfs_src *in, uint64_t off, uint64_t len,
                          enum mfs_decomp_kind k, uint64_t max_out, mfs_err *e);
 
+/** mfs_decomp_tune() : process-wide knobs for tests and fuzz targets:
+ *  the limit mfs_decomp_open uses when given 0 (initially 1 TiB; 0 keeps
+ *  it) and the initial spacing of restart points (initially 1 MiB; 0 keeps
+ *  it; smaller makes restarts happen on small inputs). Not thread-safe:
+ *  call before opening anything. */
+void mfs_decomp_tune(uint64_t default_max_out, uint64_t first_spacing);
+
 /** mfs_decomp_peek() : decompresses the beginning of [@off, @off+@len) of
  *  @in into @out (up to @cap bytes), reading at most @max_in compressed
  *  bytes; no scan, no allocation that outlives the call (the codec's own
