@@ -74,26 +74,54 @@ def canonical(a):
     return np.ascontiguousarray(a.astype(a.dtype.newbyteorder("<")))
 
 
-def check_tensor(path, name, dtype, shape, sha=None, want_bytes=None, orig=None):
-    """dtype/shape/data (sha256 or exact bytes) and data.npy of one tensor."""
-    tp = tpath(name)
-    got = run("cat", path, tp + "/dtype").decode()
-    assert got == dtype + "\n", f"{name}: dtype {got!r}, expected {dtype!r}"
-    got = run("cat", path, tp + "/shape").decode()
-    assert got == shape_text(shape), f"{name}: shape {got!r}, expected {shape_text(shape)!r}"
-    data = run("cat", path, tp + "/data")
-    if sha is not None:
-        h = hashlib.sha256(data).hexdigest()
-        assert h == sha, f"{name}: data sha256 {h}, expected {sha}"
-    if want_bytes is not None:
-        assert data == want_bytes, f"{name}: data differs ({len(data)} bytes, expected {len(want_bytes)})"
-    npy = np.load(io.BytesIO(run("cat", path, tp + "/data.npy")))
-    assert list(npy.shape) == list(shape), f"{name}: data.npy shape {npy.shape}"
-    assert npy.tobytes() == data, f"{name}: data.npy bytes differ from data"
-    if orig is not None:
-        assert npy.dtype == orig.dtype.newbyteorder("="), f"{name}: data.npy dtype {npy.dtype}"
-        assert np.array_equal(npy, orig, equal_nan=orig.dtype.kind in "fc"), \
-            f"{name}: numpy.load(data.npy) differs from the original"
+DTYPE_NAMES = {"bool": np.bool_}
+
+
+def itemsize(dtype_name):
+    return np.dtype(DTYPE_NAMES.get(dtype_name, dtype_name)).itemsize
+
+
+def check_tensors(path, tensors):
+    """dtype/shape/data and data.npy of every tensor of @path, read with
+    one `modelfs cat` (one process per file keeps the test fast).
+    @tensors: list of (name, dtype, shape, sha or None, bytes or None,
+    original array or None)."""
+    paths = []
+    for name, *_ in tensors:
+        tp = tpath(name)
+        paths += [tp + "/dtype", tp + "/shape", tp + "/data", tp + "/data.npy"]
+    # `modelfs cat` takes at most 63 paths (cli.c): 60 per process
+    out = io.BytesIO(b"".join(run("cat", path, *paths[i:i + 60])
+                              for i in range(0, len(paths), 60)))
+    for name, dtype, shape, sha, want_bytes, orig in tensors:
+        got = out.readline().decode()
+        assert got == dtype + "\n", f"{name}: dtype {got!r}, expected {dtype!r}"
+        got = out.readline().decode()
+        assert got == shape_text(shape), f"{name}: shape {got!r}, expected {shape_text(shape)!r}"
+        nbytes = itemsize(dtype) * int(np.prod(shape, dtype=np.int64))
+        data = out.read(nbytes)
+        if sha is not None:
+            h = hashlib.sha256(data).hexdigest()
+            assert h == sha, f"{name}: data sha256 {h}, expected {sha}"
+        if want_bytes is not None:
+            assert data == want_bytes, \
+                f"{name}: data differs ({len(data)} bytes, expected {len(want_bytes)})"
+        npy = np.load(out)
+        assert list(npy.shape) == list(shape), f"{name}: data.npy shape {npy.shape}"
+        assert npy.tobytes() == data, f"{name}: data.npy bytes differ from data"
+        if orig is not None:
+            assert npy.dtype == orig.dtype.newbyteorder("="), f"{name}: data.npy dtype {npy.dtype}"
+            assert np.array_equal(npy, orig, equal_nan=orig.dtype.kind in "fc"), \
+                f"{name}: numpy.load(data.npy) differs from the original"
+    assert out.read() == b"", "trailing bytes after the last tensor"
+
+
+def cat_files(path, *files):
+    """Several small text files of @path in one `modelfs cat`, split on
+    their trailing newline (each must be one line)."""
+    lines = run("cat", path, *files).decode().splitlines(keepends=True)
+    assert len(lines) == len(files), f"cat {files}: {len(lines)} lines"
+    return lines
 
 
 def job(label, fn):
@@ -121,13 +149,13 @@ if os.path.exists(exp_path):
         stem = os.path.basename(rel)[:-4]
 
         def corpus_file(path=path, rel=rel, ent=ent, stem=stem):
-            fmt = run("cat", path, "format").decode().strip()
-            assert fmt == rel[-3:], f"format is {fmt!r}"
+            fmt, = cat_files(path, "format")
+            assert fmt == rel[-3:] + "\n", f"format is {fmt!r}"
             summary = run("cat", path, "summary").decode().splitlines()
             assert len(summary) == len(ent["tensors"]), \
                 f"summary has {len(summary)} lines for {len(ent['tensors'])} tensors"
-            for name, (dtype, shape, sha) in ent["tensors"].items():
-                check_tensor(path, stem if name == "." else name, dtype, shape, sha=sha)
+            check_tensors(path, [(stem if name == "." else name, dtype, shape, sha, None, None)
+                                 for name, (dtype, shape, sha) in ent["tensors"].items()])
         jobs.append((f"corpus {rel}", corpus_file))
 else:
     print(f"note: no corpus at {CORPUS}: corpus part skipped")
@@ -174,13 +202,12 @@ def save_npy(name, a, version=None):
 def npy_case(name, a, version=None, fname=None):
     def fn():
         path = save_npy(fname or name, a, version)
-        fmt = run("cat", path, "format").decode()
+        fmt, ver = cat_files(path, "format", "metadata/npy_version")
         assert fmt == "npy\n", f"format {fmt!r}"
         want_v = "%d.%d\n" % (version or (1, 0))
-        got_v = run("cat", path, "metadata/npy_version").decode()
-        assert got_v == want_v, f"npy_version {got_v!r}, expected {want_v!r}"
-        check_tensor(path, fname or name, a.dtype.newbyteorder("=").name, a.shape,
-                     want_bytes=canonical(a).tobytes(), orig=a)
+        assert ver == want_v, f"npy_version {ver!r}, expected {want_v!r}"
+        check_tensors(path, [(fname or name, a.dtype.newbyteorder("=").name, a.shape, None,
+                              canonical(a).tobytes(), a)])
     return fn
 
 
@@ -203,7 +230,7 @@ def big_header():
         f.write(b"\x93NUMPY\x02\x00" + len(hdr).to_bytes(4, "little") + hdr.encode("latin1"))
         f.write(a.tobytes())
     assert np.array_equal(np.load(path, max_header_size=200000), a)
-    check_tensor(path, "bighdr", "float64", a.shape, want_bytes=canonical(a).tobytes(), orig=a)
+    check_tensors(path, [("bighdr", "float64", a.shape, None, canonical(a).tobytes(), a)])
 
 
 jobs.append(("npy 2.0 header > 64 KiB", big_header))
@@ -213,20 +240,22 @@ def npz_case(label, fname, members, compressed):
     def fn():
         path = os.path.join(WORK, fname)
         (np.savez_compressed if compressed else np.savez)(path, **members)
-        fmt = run("cat", path, "format").decode()
+        fmt, comp = cat_files(path, "format", "metadata/compression")
         assert fmt == "npz\n", f"format {fmt!r}"
+        assert comp == ("deflate\n" if compressed else "stored\n"), f"compression {comp!r}"
         summary = run("cat", path, "summary").decode().splitlines()
         assert len(summary) == len(members), f"summary: {len(summary)} lines"
         back = np.load(path)
         for k, a in members.items():
             assert np.array_equal(back[k], a, equal_nan=True)
-            check_tensor(path, k, a.dtype.newbyteorder("=").name, a.shape,
-                         want_bytes=canonical(a).tobytes(), orig=a)
-            if compressed:
+        check_tensors(path, [(k, a.dtype.newbyteorder("=").name, a.shape, None,
+                              canonical(a).tobytes(), a) for k, a in members.items()])
+        if compressed:
+            for k in members:
                 info = json.loads(run("cat", path, tpath(k) + "/info.json"))
                 assert info.get("compression") == "deflate", f"{k}: info.json {info}"
-        comp = run("cat", path, "metadata/compression").decode()
-        assert comp == ("deflate\n" if compressed else "stored\n"), f"compression {comp!r}"
+                assert info.get("member") == k + ".npy", f"{k}: info.json {info}"
+                break  # one is enough: the same code places every member
     return fn
 
 
@@ -238,8 +267,9 @@ jobs.append(("npz compressed, many members", npz_case("compressed", "many_c.npz"
 # np.savez's positional arrays: arr_0, arr_1
 jobs.append(("npz positional", lambda: (
     np.savez(os.path.join(WORK, "pos.npz"), arrays["f32"], arrays["bool"]),
-    check_tensor(os.path.join(WORK, "pos.npz"), "arr_1", "bool", arrays["bool"].shape,
-                 want_bytes=arrays["bool"].tobytes(), orig=arrays["bool"]))))
+    check_tensors(os.path.join(WORK, "pos.npz"),
+                  [("arr_0", "float32", (3, 4), None, arrays["f32"].tobytes(), arrays["f32"]),
+                   ("arr_1", "bool", (9,), None, arrays["bool"].tobytes(), arrays["bool"])]))))
 big = {"big": rng.integers(0, 50, size=(6_000_000,)).astype("<i4"),
        "big_be_fortran": np.asfortranarray(rng.integers(0, 9, size=(700, 900)).astype(">i8"))}
 jobs.append(("npz large deflated members", npz_case("large", "large.npz", big, True)))
