@@ -40,6 +40,7 @@ struct gd_const {
 struct gd_state {
     void *map;
     size_t len;
+    int mapped;
     mfs_src *src;
     int is_meta;
     struct tf_metagraph meta;
@@ -158,7 +159,7 @@ static int gd_open(const struct mfs_probe *p, void **state, mfs_err *e)
     *state = s;
     if (!s) return mfs_err_set(e, MFS_FATAL, ENOMEM, -1, "out of memory");
     s->src = mfs_src_ref(p->src);
-    s->map = tf_map_file(p->path, &s->len, e);
+    s->map = tf_map_src(p->src, &s->len, &s->mapped, e);
     if (!s->map) return MFS_FATAL;
     s->is_meta = mfs_has_suffix(p->path, ".meta");
     if (s->is_meta) {
@@ -299,7 +300,7 @@ static void gd_close(void *state)
     for (size_t i = 0; i < s->nbufs; i++) free(s->bufs[i]);
     free(s->bufs);
     if (s->is_meta) tf_metagraph_free(&s->meta);
-    tf_unmap_file(s->map, s->len);
+    if (s->map) tf_unmap_src(s->map, s->len, s->mapped);
     mfs_src_unref(s->src);
     free(s);
 }

@@ -176,7 +176,7 @@ static int visit(void *vctx, const unsigned char *key, size_t klen, const unsign
     memset(en, 0, sizeof *en);
     en->key = malloc(klen + 1);
     if (!en->key) return mfs_err_set(e, MFS_FATAL, ENOMEM, -1, "out of memory");
-    memcpy(en->key, key, klen);
+    if (klen) memcpy(en->key, key, klen);
     en->key[klen] = 0;
     en->klen = klen;
     b->n++;
@@ -237,7 +237,7 @@ long tf_bundle_find(const tf_bundle *b, const char *key, size_t klen)
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
         const struct tf_entry *en = &b->ents[mid];
-        int c = memcmp(en->key, key, en->klen < klen ? en->klen : klen);
+        int c = en->klen && klen ? memcmp(en->key, key, en->klen < klen ? en->klen : klen) : 0;
         if (!c) c = en->klen < klen ? -1 : en->klen > klen;
         if (c == 0) return (long)mid;
         if (c < 0) lo = mid + 1;

@@ -12,6 +12,7 @@
 #include "readers/tf_text.h"
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,6 +52,35 @@ void *tf_map_file(const char *path, size_t *len, mfs_err *e)
 void tf_unmap_file(void *p, size_t len)
 {
     if (p && len) munmap(p, len);
+}
+
+void *tf_map_src(mfs_src *src, size_t *len, int *mapped, mfs_err *e)
+{
+    static const char empty[1];
+    *len = 0;
+    *mapped = 0;
+    if (src->size == 0) return (void *)empty;
+    if (src->fd >= 0 && src->size <= SIZE_MAX) {
+        void *p = mmap(NULL, (size_t)src->size, PROT_READ, MAP_PRIVATE, src->fd, 0);
+        if (p != MAP_FAILED) {
+            *len = (size_t)src->size;
+            *mapped = 1;
+            return p;
+        }
+    }
+    void *p = mfs_src_slurp(src, 0, src->size, 2ull << 30, e);
+    if (!p) {
+        e->status = MFS_FATAL;
+        return NULL;
+    }
+    *len = (size_t)src->size;
+    return p;
+}
+
+void tf_unmap_src(void *p, size_t len, int mapped)
+{
+    if (mapped) munmap(p, len);
+    else if (len) free(p);
 }
 
 void tf_metagraph_free(struct tf_metagraph *m)

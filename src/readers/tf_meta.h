@@ -58,6 +58,13 @@ int tf_metagraph_signatures(const struct tf_metagraph *m, mfs_tree *t, mfs_err *
 int tf_metagraph_metadata(const struct tf_metagraph *m, mfs_tree *t, uint32_t dir,
                           const char *json_name, mfs_err *e);
 
+/** tf_map_src() : the whole of @src in memory: a read-only mapping of its
+ *  file when it has one, else a malloc'd copy (memory sources: fuzzing);
+ *  *@len set, *@mapped says which (for tf_unmap_src). NULL with @e set
+ *  (MFS_FATAL) on error or beyond 2 GiB for copies. */
+void *tf_map_src(mfs_src *src, size_t *len, int *mapped, mfs_err *e);
+void tf_unmap_src(void *p, size_t len, int mapped);
+
 /** tf_map_file() : maps a whole file read-only (PROT_READ, MAP_PRIVATE);
  *  *@len set. Empty files give a non-NULL dummy. @return the mapping, or
  *  NULL with @e set (MFS_FATAL). Unmap with tf_unmap_file. */

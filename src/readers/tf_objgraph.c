@@ -77,7 +77,7 @@ void tf_objgraph_free(tf_objgraph *g)
 static int keycmp(const void *a, const void *b)
 {
     const struct keyref *x = a, *y = b;
-    int c = memcmp(x->key, y->key, x->klen < y->klen ? x->klen : y->klen);
+    int c = x->klen && y->klen ? memcmp(x->key, y->key, x->klen < y->klen ? x->klen : y->klen) : 0;
     return c ? c : (x->klen < y->klen ? -1 : x->klen > y->klen);
 }
 

@@ -202,14 +202,14 @@ static int key_apply(struct keybuf *k, uint32_t shared, const unsigned char *del
         k->p = q;
         k->cap = cap;
     }
-    memcpy(k->p + shared, delta, n);
+    if (n) memcpy(k->p + shared, delta, n);
     k->len = need;
     return MFS_OK;
 }
 
 static int keycmp(const unsigned char *a, size_t al, const unsigned char *b, size_t bl)
 {
-    int c = memcmp(a, b, al < bl ? al : bl);
+    int c = al && bl ? memcmp(a, b, al < bl ? al : bl) : 0;
     return c ? c : (al < bl ? -1 : al > bl);
 }
 
@@ -246,7 +246,7 @@ static int block_walk(const struct block *b, struct keybuf *k, struct keybuf *la
             last->p = q;
             last->cap = k->len;
         }
-        memcpy(last->p, k->p, k->len);
+        if (k->len) memcpy(last->p, k->p, k->len);
         last->len = k->len;
         last->valid = 1;
         p = d + ns + vl;
@@ -287,7 +287,7 @@ static int index_visit(void *vctx, const unsigned char *key, size_t klen, const 
     struct tf_index_entry *ie = &t->index[t->nindex];
     ie->key = malloc(klen ? klen : 1);
     if (!ie->key) return mfs_err_set(e, MFS_FATAL, ENOMEM, -1, "out of memory");
-    memcpy(ie->key, key, klen);
+    if (klen) memcpy(ie->key, key, klen);
     ie->klen = klen;
     ie->off = off;
     ie->size = size;

@@ -154,7 +154,7 @@ int tf_tproto_strings(const struct tf_tproto *tp, struct tf_strings *out, mfs_er
             uint64_t o = 0;
             for (size_t j = 0; j < out->n; j++) {
                 const ProtobufCBinaryData *s = &t->string_val[j < n ? j : n - 1];
-                memcpy(out->buf + o, s->data, s->len);
+                if (s->len) memcpy(out->buf + o, s->data, s->len);
                 out->off[j] = o;
                 out->len[j] = s->len;
                 o += s->len;
