@@ -25,6 +25,7 @@ bash scripts/deps.sh || { echo "test.sh: scripts/deps.sh failed"; echo "0 passed
 # report, with a stack, so ctest shows where it happened.
 export ASAN_OPTIONS=${ASAN_OPTIONS:-abort_on_error=0:detect_leaks=1:allocator_may_return_null=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$root/scripts/lsan.supp:print_suppressions=0}
 
 # count_ctest LOG: adds the log's passed/failed/skipped to the totals and
 # prints this stage's counts.
