@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# build.sh [--asan|--fuzz] [extra cmake -D options...]: configures and builds
-# modelfs with warnings as errors.
+# build.sh [--asan|--fuzz|--san] [extra cmake -D options...]: configures and
+# builds modelfs with warnings as errors.
 #   (default)  build/       RelWithDebInfo, the compiler cmake finds (gcc)
 #   --asan     build-asan/  AddressSanitizer + UBSan (-DMFS_ASAN=ON)
 #   --fuzz     build-fuzz/  clang, ASan + UBSan, libFuzzer targets
@@ -8,9 +8,14 @@
 #                           -fsanitize=fuzzer-no-link so the fuzzers get
 #                           coverage feedback from the readers they drive;
 #                           only the fuzz_* targets are built
+#   --san      build-san/   both at once, for CI: clang, ASan + UBSan,
+#                           everything (daemon, unit tests) plus the
+#                           coverage-instrumented fuzz targets; one
+#                           sanitizer build instead of two
 # The build dir is relative to the repository root; MFS_BUILD_DIR overrides
 # it. MFS_CMAKE_ARGS adds cmake options (e.g. -DMFS_WERROR=OFF while
-# hacking), after the defaults, so they win. Prints the build dir on the last line of stdout. Exit status: cmake's.
+# hacking), after the defaults, so they win. Prints the build dir on the
+# last line of stdout. Exit status: cmake's.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 mode=normal
@@ -18,8 +23,9 @@ if [ $# -gt 0 ]; then
   case "$1" in
     --asan) mode=asan; shift ;;
     --fuzz) mode=fuzz; shift ;;
+    --san)  mode=san; shift ;;
     --normal) shift ;;
-    -h|--help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
   esac
 fi
 jobs=${MFS_JOBS:-$(nproc 2>/dev/null || echo 2)}
@@ -30,6 +36,9 @@ case $mode in
           args+=(-DMFS_ASAN=ON -DMFS_BENCH=OFF) ;;
   fuzz)   dir=${MFS_BUILD_DIR:-$root/build-fuzz}
           args+=(-DMFS_FUZZ=ON -DMFS_BENCH=OFF -DCMAKE_C_COMPILER=clang
+                 "-DCMAKE_C_FLAGS=-fsanitize=fuzzer-no-link") ;;
+  san)    dir=${MFS_BUILD_DIR:-$root/build-san}
+          args+=(-DMFS_ASAN=ON -DMFS_FUZZ=ON -DMFS_BENCH=OFF -DCMAKE_C_COMPILER=clang
                  "-DCMAKE_C_FLAGS=-fsanitize=fuzzer-no-link") ;;
 esac
 mkdir -p "$dir"
