@@ -448,7 +448,7 @@ static int infl_start(struct inflater *f, const struct point *p, mfs_err *e)
     if (inflateInit2(&f->zs, -15) != Z_OK)
         return mfs_err_set(e, MFS_FAILED, ENOMEM, -1, "inflateInit2 failed");
     f->live = 1;
-    f->win_valid = 1;
+    f->win_valid = 0;
     f->zs.avail_in = 0;
     f->wpos = 0;
     if (!p) {
@@ -456,6 +456,7 @@ static int infl_start(struct inflater *f, const struct point *p, mfs_err *e)
         f->from_start = 1;
         f->run_crc = crc32(0L, Z_NULL, 0);
         memset(f->win, 0, WIN);
+        f->win_valid = 1;
         return MFS_OK;
     }
     f->from_start = 0;
@@ -463,15 +464,19 @@ static int infl_start(struct inflater *f, const struct point *p, mfs_err *e)
     f->out_pos = p->out;
     if (p->bits) {
         unsigned char b;
-        if (mfs_src_read_exact(f->src, &b, 1, f->base + p->in - 1, e) < 0) return MFS_FAILED;
+        if (mfs_src_read_exact(f->src, &b, 1, f->base + p->in - 1, e) < 0) {
+            infl_end(f);
+            return MFS_FAILED;
+        }
         inflatePrime(&f->zs, p->bits, b >> (8 - p->bits));
     }
     memcpy(f->win, p->window, WIN); /* with wpos = 0, win is "the last WIN bytes" */
     inflateSetDictionary(&f->zs, f->win, WIN);
+    f->win_valid = 1;
     return MFS_OK;
 }
 
-/* add_point() : records an access point at the current block boundary
+/* maybe_add_point() : records an access point at the current block boundary
  * when the index is to be extended. Silently skipped on OOM or when full. */
 static void maybe_add_point(struct inflater *f)
 {
