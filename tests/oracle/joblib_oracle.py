@@ -47,6 +47,8 @@ if not MODELFS:
     sys.exit(1)
 TIMEOUT = 120
 FAILS = []
+# files checked with more `cat`s (the others are variants of their content)
+FULL = {"arrays.joblib", "arrays_lz4.joblib", "arrays_p2.pkl", "arrays_p5.pkl"}
 
 
 def fail(msg):
@@ -369,8 +371,12 @@ def check_file(d, fn, spec):
             bad += 1
             fail(f"{fn}: tensors/{name}: summary/SHA256SUMS say {gdt} {gshape} {str(sums.get(name))[:12]}, "
                  f"expected {dt} {shape} {sha[:12]}")
-    picks = [n for n in common if n in ("big", "fortran", "be_c16", "view")] or common[:1]
-    for name in picks + common[-1:]:
+    # `cat data` of a few tensors (all files), all of those with a layout of
+    # interest for the main files; the rest rely on SHA256SUMS (one call)
+    full = fn in FULL or not fn.startswith("arrays")
+    picks = [n for n in common if n in (("big", "fortran", "be_c16", "view") if full else ("big",))]
+    picks = picks or common[:1]
+    for name in picks + (common[-1:] if full else []):
         dt, shape, sha = exp[name]
         gdt = mfs("cat", path, f"tensors/{name}/dtype")[1].decode().strip()
         gshape = json.loads(mfs("cat", path, f"tensors/{name}/shape")[1].decode())
@@ -381,7 +387,7 @@ def check_file(d, fn, spec):
             fail(f"{fn}: tensors/{name}: got {gdt} {gshape} {gsha[:12]} (rc {rc} {err.strip()}), "
                  f"expected {dt} {shape} {sha[:12]}")
     # data.npy of one tensor reads back with numpy
-    if exp:
+    if exp and full:
         name = sorted(exp)[0]
         npy = mfs("cat", path, f"tensors/{name}/data.npy")[1]
         import io
