@@ -159,13 +159,6 @@ long mfs_torch_zip_find(const struct mfs_zip *z, const char *prefix, const char 
 int mfs_torch_zip_record(struct mfs_zip *z, const char *prefix, const char *rel,
                          char *buf, size_t n);
 
-/** mfs_torch_zip_members() : every member except pickles and storages
- *  (<prefix>data/..., <prefix>constants/...) as files under @parent
- *  (metadata records, TorchScript code/ and extra/), named by their path
- *  below the prefix. @return MFS_OK or MFS_FATAL. */
-int mfs_torch_zip_members(mfs_tree *t, uint32_t parent, struct mfs_zip *z,
-                          const char *prefix, int storages_too, mfs_err *e);
-
 /** mfs_torch_load_member() : runs the pickle in member <prefix><rel> (any
  *  compression) into @h. *out the object, *src (may be NULL) the member's
  *  source, for raw/ (the caller unrefs). MFS_OK or MFS_FATAL with @e set. */

@@ -47,42 +47,6 @@ int mfs_torch_zip_record(struct mfs_zip *z, const char *prefix, const char *rel,
     return 0;
 }
 
-/* Reads member @i as a file under @parent at @rel: stored members are
- * served straight from the archive, others through their member source. */
-static int add_member_file(mfs_tree *t, uint32_t parent, struct mfs_zip *z, size_t i, const char *rel,
-                           mfs_err *e)
-{
-    const struct mfs_zip_member *m = &z->m[i];
-    uint32_t id;
-    if (m->method == 0) {
-        id = mfs_tree_add_src_range(t, parent, rel, z->src, m->data_offset, m->size);
-    } else {
-        mfs_err le = {0};
-        mfs_src *s = mfs_zip_member_src(z, i, &le);
-        if (!s) return MFS_OK; /* unsupported compression: not shown */
-        id = mfs_tree_add_src_range(t, parent, rel, s, 0, m->size);
-        mfs_src_unref(s);
-    }
-    return id ? MFS_OK : mfs_err_set(e, MFS_FATAL, ENOMEM, -1, "out of memory");
-}
-
-int mfs_torch_zip_members(mfs_tree *t, uint32_t parent, struct mfs_zip *z, const char *prefix,
-                          int storages_too, mfs_err *e)
-{
-    size_t pl = strlen(prefix);
-    for (size_t i = 0; i < z->count; i++) {
-        const struct mfs_zip_member *m = &z->m[i];
-        if (m->is_dir || strncmp(m->name, prefix, pl) != 0) continue;
-        const char *rel = m->name + pl;
-        if (!*rel) continue;
-        size_t rl = strlen(rel);
-        if (rl > 4 && strcmp(rel + rl - 4, ".pkl") == 0 && !strchr(rel, '/')) continue;
-        if (!storages_too && (!strncmp(rel, "data/", 5) || !strncmp(rel, "constants/", 10))) continue;
-        MFS_FORWARD(add_member_file(t, parent, z, i, rel, e));
-    }
-    return MFS_OK;
-}
-
 int mfs_torch_load_member(struct mfs_zip *z, const char *prefix, const char *rel, mfs_pk_heap *h,
                           mfs_pk **out, mfs_src **src, mfs_err *e)
 {
