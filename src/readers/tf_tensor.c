@@ -25,7 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define TF_CRC_IV 32
+#define TF_CRC_IV 16
 
 struct tf_span {
     mfs_src *src;
@@ -44,7 +44,7 @@ struct tf_tctx {
     int swap;
     int complex;   /* complex64/128: byte-swapped per half */
     int ndim;
-    uint64_t shape[32];
+    const uint64_t *shape;              /* the bundle entry's (outlives the tree) */
     uint64_t nelems;
     size_t nspans;
     struct tf_span *spans;
@@ -373,7 +373,7 @@ int tf_bundle_tensor(tf_bundle *b, mfs_tree *t, size_t i, mfs_tensor **out, mfs_
     c->swap = b->big_endian && c->isz > 1;
     c->complex = mfs_dtype_get(dt)->kind == MFS_DK_COMPLEX;
     c->ndim = en->ndim;
-    memcpy(c->shape, en->shape, sizeof c->shape);
+    c->shape = en->shape;
     c->nelems = en->nelems;
     c->nspans = nsp;
     c->spans = spans;
