@@ -110,8 +110,9 @@ int mfs_tool_main(int argc, char **argv)
     int lng = 0, rec = 0;
     mfs_open_opts opts;
     memset(&opts, 0, sizeof opts);
-    const char *args[64];
+    const char **args = calloc((size_t)argc + 1, sizeof *args); /* any number of paths */
     int nargs = 0;
+    if (!args) return 1;
     char *fmt = NULL;
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i];
@@ -122,13 +123,14 @@ int mfs_tool_main(int argc, char **argv)
             const char *o = argv[++i];
             if (!strncmp(o, "format=", 7)) fmt = strdup(o + 7);
         } else if (!strcmp(a, "--")) {
-            for (i++; i < argc && nargs < 64; i++) args[nargs++] = argv[i];
-        } else if (nargs < 64) args[nargs++] = a;
+            for (i++; i < argc; i++) args[nargs++] = argv[i];
+        } else args[nargs++] = a;
     }
     opts.format = fmt;
     int need = !strcmp(cmd, "cat") ? 2 : 1;
     if (nargs < need || (strcmp(cmd, "cat") && nargs > 2)) {
         free(fmt);
+        free(args);
         return usage();
     }
     mfs_model *m;
@@ -136,6 +138,7 @@ int mfs_tool_main(int argc, char **argv)
     if (mfs_model_open(args[0], &opts, &m, &e) < 0) {
         fprintf(stderr, "modelfs: %s\n", e.msg);
         free(fmt);
+        free(args);
         return 1;
     }
     int rc = 0;
@@ -158,5 +161,6 @@ int mfs_tool_main(int argc, char **argv)
     fflush(stdout);
     mfs_model_close(m);
     free(fmt);
+    free(args);
     return rc;
 }
