@@ -11,6 +11,7 @@ file's only tensor under tensors/."""
 import hashlib
 import json
 import os
+import re
 import subprocess
 
 MODELFS = os.environ.get("MODELFS", "")
@@ -47,43 +48,73 @@ def escape(c):
     return out.decode("utf-8")
 
 
-def parse_ls_r(text):
-    """`modelfs ls -R` output -> set of relative entry paths."""
-    paths, cur, after_blank = set(), "", True
+LS_L = re.compile(r"^[dl-][rwx-]{9}\s+(\d+) (.*)$")
+
+
+def parse_ls_lr(text):
+    """`modelfs ls -l -R` output -> {relative path: (is_dir, size)}."""
+    entries, cur, after_blank = {}, "", True
     for ln in text.split("\n"):
         if ln == "":
             after_blank = True
             continue
-        if after_blank and ln.endswith(":"):
+        m = LS_L.match(ln)
+        if after_blank and ln.endswith(":") and not m:
             d = ln[:-1]
             for pre in ("./", "/"):
                 if d.startswith(pre):
                     d = d[len(pre):]
             cur = "" if d in (".", "/", "") else d
+        elif m:
+            name = m.group(2)
+            entries[f"{cur}/{name}" if cur else name] = (ln[0] == "d", int(m.group(1)))
         else:
-            paths.add(f"{cur}/{ln}" if cur else ln)
+            raise Failure(f"ls -l -R: cannot parse line {ln[:80]!r}")
         after_blank = False
-    return paths
+    return entries
 
 
 class Tree:
-    """One file as modelfs shows it."""
+    """One file as modelfs shows it; files are read in batches (`modelfs
+    cat MODEL P1 P2 ...`, split by the `ls -l` sizes, which checks them)."""
+
+    BATCH = 60
 
     def __init__(self, path):
         self.path = path
-        rc, out, err = run(["ls", "-R", path], f"{path}: ls -R")
+        rc, out, err = run(["ls", "-l", "-R", path], f"{path}: ls -l -R")
         if rc != 0:
             raise Failure(f"does not open: {err[-300:]}")
-        self.paths = parse_ls_r(out.decode("utf-8", "surrogateescape"))
+        self.entries = parse_ls_lr(out.decode("utf-8", "surrogateescape"))
+        self.paths = set(self.entries)
         self.tdirs = sorted(p[:-5] for p in self.paths
                             if p.endswith("/data") and p[:-5] + "/dtype" in self.paths
                             and p[:-5] + "/shape" in self.paths)
+        self.files = {}
+
+    def fetch(self, paths):
+        todo = [p for p in dict.fromkeys(paths) if p not in self.files]
+        for i in range(0, len(todo), self.BATCH):
+            chunk = todo[i:i + self.BATCH]
+            sizes = [self.entries.get(p, (True, 0))[1] for p in chunk]
+            rc, out, err = run(["cat", self.path] + chunk, "cat")
+            if rc == 0 and len(out) == sum(sizes) and all(p in self.entries for p in chunk):
+                off = 0
+                for p, n in zip(chunk, sizes):
+                    self.files[p] = out[off:off + n]
+                    off += n
+                continue
+            for p in chunk:  # pinpoint
+                rc, out, err = run(["cat", self.path, p], f"cat {p}")
+                if rc != 0:
+                    raise Failure(f"cat {p}: exit {rc}: {err[:200]}")
+                if p in self.entries and len(out) != self.entries[p][1]:
+                    raise Failure(f"{p}: ls -l says {self.entries[p][1]} bytes, cat gives {len(out)}")
+                self.files[p] = out
 
     def cat(self, p):
-        rc, out, err = run(["cat", self.path, p], f"cat {p}")
-        if rc != 0:
-            raise Failure(f"cat {p}: exit {rc}: {err[:200]}")
-        return out
+        self.fetch([p])
+        return self.files[p]
 
     def text(self, p):
         return self.cat(p).decode("utf-8", "replace")
@@ -110,15 +141,22 @@ class Tree:
             return f"{tdir}: data sha256 {h[:16]}..., expected {sha[:16]}..."
         return None
 
-    def find(self, name, dtype, shape, sha):
-        """None when some candidate for @name matches, else why not."""
-        cands = self.candidates(name)
-        if not cands:
-            return f"tensor {name!r} not found"
-        first = None
-        for c in cands[:8]:
-            why = self.check_tensor(c, dtype, shape, sha)
-            if why is None:
-                return None
-            first = first or why
-        return first
+    def check_all(self, expected):
+        """{name: (dtype, shape, sha)} -> list of problems (empty: all found
+        and equal)."""
+        cands = {n: self.candidates(n) for n in expected}
+        self.fetch([f"{c[0]}/{f}" for c in cands.values() if c for f in ("dtype", "shape", "data")])
+        problems = []
+        for name, (dtype, shape, sha) in expected.items():
+            if not cands[name]:
+                problems.append(f"tensor {name!r} not found")
+                continue
+            first = None
+            for c in cands[name][:8]:
+                why = self.check_tensor(c, dtype, shape, sha)
+                if why is None:
+                    break
+                first = first or why
+            else:
+                problems.append(first)
+        return problems

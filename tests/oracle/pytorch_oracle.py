@@ -230,11 +230,10 @@ def check(name, path):
     except co.Failure as f:
         fail(f"{name}: {f}")
         return None
-    for key, t in exp.items():
-        why = tree.find(key, NP_NAME.get(t.dtype, str(t.dtype)), list(t.shape),
-                        hashlib.sha256(tensor_bytes(t)).hexdigest())
-        if why:
-            fail(f"{name}: {why}")
+    want = {key: (NP_NAME.get(t.dtype, str(t.dtype)), list(t.shape),
+                  hashlib.sha256(tensor_bytes(t)).hexdigest()) for key, t in exp.items()}
+    for why in tree.check_all(want):
+        fail(f"{name}: {why}")
     print(f"ok    {name}: {len(exp)} tensors checked")
     return tree.paths, tree
 
