@@ -265,7 +265,9 @@ static const char *enc_name(enum mfs_encoding enc)
     }
 }
 
-json_t *mfs_tensor_info_json(const mfs_tensor *t)
+json_t *mfs_tensor_info_json(const mfs_tensor *t) { return mfs_tensor_info_json_sized(t, 0); }
+
+json_t *mfs_tensor_info_json_sized(const mfs_tensor *t, int sizing)
 {
     json_t *o = json_object(), *shape = json_array();
     for (int i = 0; i < t->ndim; i++) json_array_append_new(shape, json_integer((json_int_t)t->shape[i]));
@@ -285,7 +287,7 @@ json_t *mfs_tensor_info_json(const mfs_tensor *t)
     json_object_set_new(o, "compression", t->compression ? json_string(t->compression) : json_null());
     if (t->info) json_object_update(o, t->info);
     if (t->info_fn) {
-        json_t *x = t->info_fn(t);
+        json_t *x = t->info_fn(t, sizing);
         if (x) json_object_update(o, x);
         json_decref(x);
     }

@@ -79,10 +79,13 @@ struct mfs_tensor {
                                 stored name, checksum, matched ... */
     /* optional: more info.json fields computed when info.json is made
      * (a new object, merged last; NULL for none). For facts that are only
-     * known after reading, e.g. whether a stored checksum matched: the
-     * callback may read the tensor, and must give the same answer every
-     * time once it has one (info.json's size is taken from it). */
-    json_t *(*info_fn)(const mfs_tensor *t);
+     * known after reading, e.g. whether a stored checksum matched. With
+     * @sizing set, only info.json's size is wanted (getattr, readdirplus:
+     * every entry of every listed directory): the callback must then do no
+     * expensive work and return fields of exactly the serialized length it
+     * will return when the content is read (@sizing 0), where it may read
+     * the tensor. */
+    json_t *(*info_fn)(const mfs_tensor *t, int sizing);
 
     struct mfs_tensor_cache cache;
 };
@@ -119,6 +122,9 @@ int64_t mfs_tensor_read(const mfs_tensor *t, uint64_t off, void *buf, size_t len
  *  length it needed. */
 size_t mfs_tensor_shape_str(const mfs_tensor *t, char *buf, size_t n);
 
-/** mfs_tensor_info_json() : the info.json object (new reference). */
+/** mfs_tensor_info_json() : the info.json object (new reference).
+ *  mfs_tensor_info_json_sized() : the same when only its size is wanted
+ *  (@sizing 1: info_fn must not read; see info_fn). */
 json_t *mfs_tensor_info_json(const mfs_tensor *t);
+json_t *mfs_tensor_info_json_sized(const mfs_tensor *t, int sizing);
 #endif

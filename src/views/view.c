@@ -14,8 +14,10 @@ int64_t mfs_copy_range(const void *src, size_t n, uint64_t off, void *buf, size_
     return (int64_t)len;
 }
 
-/* The text of a small view (dtype, shape, info.json), malloc'd. */
-static char *small_text(const mfs_tensor *t, enum mfs_view v, size_t *len)
+/* The text of a small view (dtype, shape, info.json), malloc'd. With
+ * @sizing only its length matters (info.json's reader hook may then skip
+ * work, see tensor.h info_fn). */
+static char *small_text(const mfs_tensor *t, enum mfs_view v, size_t *len, int sizing)
 {
     char *s = NULL;
     if (v == MFS_V_DTYPE) {
@@ -29,7 +31,7 @@ static char *small_text(const mfs_tensor *t, enum mfs_view v, size_t *len)
             s[n + 1] = 0;
         }
     } else {
-        json_t *o = mfs_tensor_info_json(t);
+        json_t *o = mfs_tensor_info_json_sized(t, sizing);
         char *j = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
         json_decref(o);
         if (j && asprintf(&s, "%s\n", j) < 0) s = NULL;
@@ -51,7 +53,7 @@ uint64_t mfs_view_size(mfs_tree *t, const struct mfs_node *n)
     case MFS_V_SUMS: return mfs_sums_size(t);
     default: {
         size_t len;
-        free(small_text(x, (enum mfs_view)n->view, &len));
+        free(small_text(x, (enum mfs_view)n->view, &len, 1));
         return len;
     }
     }
@@ -81,7 +83,7 @@ int64_t mfs_view_read(mfs_tree *t, const struct mfs_node *n, uint64_t off, void 
     case MFS_V_SUMS: return mfs_sums_read(t, off, buf, len, e);
     default: {
         size_t n2;
-        char *s = small_text(x, (enum mfs_view)n->view, &n2);
+        char *s = small_text(x, (enum mfs_view)n->view, &n2, 0);
         if (!s) return mfs_err_set(e, MFS_FAILED, ENOMEM, -1, "out of memory"), -1;
         int64_t r = mfs_copy_range(s, n2, off, buf, len);
         free(s);
