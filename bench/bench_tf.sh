@@ -240,7 +240,7 @@ for i in $(seq "$N"); do
     bench_mount_fg "$MNT" "$MODELFS" "$PREFIX" "$MNT" -f
     m_first+=("$(bench_time_cmd $T cat "$MNT/tensors/$BIG/data")")
     m_again+=("$(bench_time_cmd $T cat "$MNT/tensors/$BIG/data")")
-    matched=$($T cat "$MNT/tensors/$BIG/info.json" | grep -c '"crc32c_matched": true')
+    matched=$($T cat "$MNT/tensors/$BIG/info.json" | grep -c '"crc32c_check": "matched"')
     bench_stop "$MNT" "$BENCH_PID"
     [ "$matched" = 1 ] || bench_die "the variable's crc32c was not verified as matched"
 
@@ -267,7 +267,7 @@ for i in $(seq "$N"); do
     t1=$EPOCHREALTIME
     all_us+=("$(bench_us "$t0" "$t1")")
     if [ "$i" = 1 ]; then
-        bad=$(cd "$MNT/tensors" && find . -name info.json -print0 | xargs -0 grep -L '"crc32c_matched": true' | wc -l)
+        bad=$(cd "$MNT/tensors" && find . -name info.json -print0 | xargs -0 grep -L '"crc32c_check": "matched"' | wc -l)
     fi
     bench_stop "$MNT" "$BENCH_PID"
     catall_us+=("$(bench_time_cmd cat "$S0" "$S1")")

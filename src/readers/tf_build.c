@@ -337,7 +337,7 @@ static int place_string(struct bstate *s, size_t i, const struct tf_place *pl, m
         json_decref(info);
         return ok ? MFS_OK : mfs_err_set(e, MFS_FATAL, ENOMEM, -1, "out of memory");
     }
-    json_object_set_new(info, "crc32c_matched", json_boolean(s->strs[i].crc_ok));
+    json_object_set_new(info, "crc32c_check", json_string(s->strs[i].crc_ok ? "matched" : "corrupt"));
     int rc = tf_add_string_dir(s->t, d, en->ndim, en->shape, &s->strs[i], en->key, info, e);
     json_decref(info);
     MFS_FORWARD(rc);

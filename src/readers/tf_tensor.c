@@ -317,15 +317,17 @@ int tf_tensor_crc_status(const mfs_tensor *t)
     return all;
 }
 
-/* info.json: whether the stored CRC matched. Checked over the whole
- * tensor when info.json is made (like stats, computed on first use), so
- * its answer and size never change afterwards. */
-static json_t *info_fn(const mfs_tensor *t)
+/* info.json: whether the stored CRC matched, as "crc32c_check":
+ * "matched", "corrupt" or "unknown" (unreadable): three words of the same
+ * length, so that info.json's size (@sizing: getattr, readdirplus, which
+ * must not read 4 GiB) is known without checking; the check itself runs
+ * over the whole tensor when info.json's content is read, unless reads of
+ * the data already settled it. */
+static json_t *info_fn(const mfs_tensor *t, int sizing)
 {
-    int st = tf_tensor_verify(t);
+    int st = sizing ? tf_tensor_crc_status(t) : tf_tensor_verify(t);
     json_t *o = json_object();
-    json_object_set_new(o, "crc32c_matched", st > 0 ? json_true() : st == 0 ? json_false() : json_null());
-    if (st < 0) json_object_set_new(o, "crc32c_error", json_string("the stored bytes could not be read"));
+    json_object_set_new(o, "crc32c_check", json_string(st > 0 ? "matched" : st == 0 ? "corrupt" : "unknown"));
     return o;
 }
 

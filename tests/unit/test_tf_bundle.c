@@ -148,11 +148,11 @@ MFS_TEST(test_tf_bundle_two_shards_and_strings)
                                   "int64 [] 8 global_step\n");
         int64_t len;
         char *info = tw_read(m, "tensors/dense/kernel/info.json", &len, NULL);
-        MFS_ASSERT(strstr(info, "\"crc32c_matched\": true"));
+        MFS_ASSERT(strstr(info, "\"crc32c_check\": \"matched\""));
         MFS_ASSERT(strstr(info, "\"key\": \"dense/kernel\""));
         free(info);
         info = tw_read(m, "tensors/names/info.json", &len, NULL);
-        MFS_ASSERT(strstr(info, "\"crc32c_matched\": true"));
+        MFS_ASSERT(strstr(info, "\"crc32c_check\": \"matched\""));
         free(info);
         mfs_model_close(m);
     }
@@ -206,7 +206,7 @@ MFS_TEST(test_tf_bundle_crc_small_tensor)
     MFS_ASSERT(read_at(m, id, 0, buf, 16, &err) < 0 && err == EIO);
     int64_t len;
     char *info = tw_read(m, "tensors/w/info.json", &len, NULL);
-    MFS_ASSERT(strstr(info, "\"crc32c_matched\": false"));
+    MFS_ASSERT(strstr(info, "\"crc32c_check\": \"corrupt\""));
     free(info);
     mfs_model_close(m);
 }
@@ -356,7 +356,7 @@ MFS_TEST(test_tf_bundle_partitioned)
     }
     int64_t len;
     char *info = tw_read(m, "tensors/part_b/info.json", &len, NULL);
-    MFS_ASSERT(strstr(info, "\"partitioned\": true") && strstr(info, "\"crc32c_matched\": true"));
+    MFS_ASSERT(strstr(info, "\"partitioned\": true") && strstr(info, "\"crc32c_check\": \"matched\""));
     free(info);
     mfs_model_close(m);
 }
@@ -567,4 +567,30 @@ MFS_TEST(test_tf_bundle_bad_entries)
     tw_entry(&w, "p", 1, 1, 2, (int64_t[]){4, 2}, 0, 0, 0, 0, s1, 1);
     tw_finish(&w, "g.index");
     expect_open_fails("g", "slice 0 is missing");
+}
+
+MFS_TEST(test_tf_bundle_info_size_does_not_read)
+{
+    /* info.json's size (getattr, readdirplus) must not verify the tensor:
+     * the size is taken while the CRC state is unknown, then reading the
+     * content runs the check, and both agree in length */
+    size_t n = 100000;
+    free(one_tensor("z", n));
+    corrupt("z.data-00000-of-00001", 5000);
+    mfs_model *m = open_ok("z");
+    uint32_t info = mfs_node_resolve(m, "tensors/w/info.json");
+    uint64_t size = mfs_node_size(m, info);
+    /* sizing did not read: a first partial data read still succeeds */
+    uint32_t id = mfs_node_resolve(m, "tensors/w/data");
+    char buf[64];
+    int err;
+    MFS_ASSERT(read_at(m, id, 0, buf, 64, &err) == 64);
+    int64_t len;
+    char *txt = tw_read(m, "tensors/w/info.json", &len, NULL);
+    MFS_ASSERT_EQ_U(len, size);
+    MFS_ASSERT(strstr(txt, "\"crc32c_check\": \"corrupt\""));
+    free(txt);
+    /* now known: every data read fails */
+    MFS_ASSERT(read_at(m, id, 0, buf, 64, &err) < 0 && err == EIO);
+    mfs_model_close(m);
 }
