@@ -2,11 +2,10 @@
 # joblib.sh: damaged joblib / pickle / scikit-learn files never crash or
 # hang modelfs, and fail with one clear line (ctest bad.joblib).
 # Files made here with $PYTHON (numpy, joblib, sklearn when present):
-# uncompressed and zlib/gzip/bz2/xz/lzma/lz4-compressed joblib dumps of a
-# dict of arrays, pickle protocols 2 and 5, a LogisticRegression. Copies:
-# truncated (0, 1, 2, 9, 30, 200 bytes, a quarter, half, all but one byte)
-# and 10 with 1-16 bytes set to random values (half of them in the first
-# 512 bytes). Each `modelfs ls -R COPY` (and, when it opens, `modelfs cat
+# uncompressed and zlib/gzip/bz2/xz/lz4-compressed joblib dumps of a dict
+# of arrays, a protocol-2 pickle, a LogisticRegression. Copies: truncated
+# (0, 2, 9, 200 bytes, a third, all but one byte) and 8 with 1-16 bytes
+# set to random values (half of them in the first 512 bytes). Each `modelfs ls -R COPY` (and, when it opens, `modelfs cat
 # COPY SHA256SUMS`, which reads every tensor) must exit below 128, within
 # 20 s, without a sanitizer report; a failing run prints exactly one line.
 # Truncated compressed copies and copies cut inside the pickle must fail.
@@ -30,12 +29,12 @@ rng = np.random.RandomState(0)
 data = {"w": rng.standard_normal((40, 30)).astype("float32"), "b": np.arange(30, dtype=">i8"),
         "f": np.asfortranarray(np.ones((5, 7))), "l": [np.zeros(3, "uint8"), "x"]}
 joblib.dump(data, os.path.join(src, "a.joblib"))
-for m in ["zlib", "gzip", "bz2", "lzma", "xz", "lz4"]:
+for m in ["zlib", "gzip", "bz2", "xz", "lz4"]:
     try:
         joblib.dump(data, os.path.join(src, f"a_{m}.joblib"), compress=(m, 3))
     except Exception as ex:
         print(f"note: {m}: {ex}")
-for p in (2, 5):
+for p in (2,):
     with open(os.path.join(src, f"a_p{p}.pkl"), "wb") as f:
         pickle.dump(data, f, protocol=p)
 try:
@@ -47,11 +46,11 @@ except ImportError:
 for name in sorted(os.listdir(src)):
     d = open(os.path.join(src, name), "rb").read()
     n = len(d)
-    for ln in sorted({0, 1, 2, 9, 30, 200, n // 4, n // 2, n - 1}):
+    for ln in sorted({0, 2, 9, 200, n // 3, n - 1}):
         if ln < n:
             open(os.path.join(out, f"trunc{ln}-{name}"), "wb").write(d[:ln])
     r = random.Random(zlib.crc32(name.encode()))
-    for i in range(10):
+    for i in range(8):
         b = bytearray(d)
         span = min(n, 512) if i % 2 == 0 else n
         for _ in range(r.randint(1, 16)):

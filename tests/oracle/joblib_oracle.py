@@ -6,8 +6,8 @@ reading).
 Made in a temp dir with Debian's numpy, joblib and scikit-learn:
   * a dict of arrays of every dtype modelfs shows (float16..complex128,
     bool, ints), big-endian ones, a Fortran-order one, a 0-d one, an empty
-    one, a non-contiguous view, a 1.5 MB one (several decompression restart
-    points), a numpy matrix, nested dicts/lists, plus an object array and a
+    one, a non-contiguous view, a 480 KB one (spans decompressed chunks),
+    a numpy matrix, nested dicts/lists, plus an object array and a
     str array (not tensors: raw/ only);
   * joblib.dump of it uncompressed and with every compressor joblib has
     (zlib, gzip, bz2, lzma, xz, lz4 when python-lz4 is there), protocol 2
@@ -183,7 +183,7 @@ def arrays():
     d["empty"] = np.zeros((0, 3), dtype="int16")
     base = np.arange(40, dtype="int32").reshape(5, 8)
     d["view"] = base[:, ::3]
-    d["big"] = rng.standard_normal(size=(3, 131072)).astype("float32")  # 1.5 MB
+    d["big"] = rng.standard_normal(size=(3, 40000)).astype("float32")  # 480 KB: 2 cache chunks
     d["matrix"] = np.matrix([[1, 2, 3]], dtype="int64")
     d["nested"] = {"a": [np.arange(3, dtype="uint8"), {"b": np.ones((2, 2))}], 7: np.zeros(4)}
     d["objects"] = np.array([1, "abc", {"k": 2}], dtype=object)
