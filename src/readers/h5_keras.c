@@ -111,8 +111,7 @@ static int add_layer(struct h5_model *m, mfs_tree *t, hid_t wg, const char *wg_p
     hid_t lg = H5Gopen2(wg, layer, H5P_DEFAULT);
     if (lg < 0) {
         H5Eclear2(H5E_DEFAULT);
-        mfs_log("%s: layer %s: not a group", m->label, layer);
-        m->warned = 1;
+        h5_warn(m, "layer %s: not a group", layer);
         return MFS_OK;
     }
     struct h5_strv wn = {0};
@@ -120,8 +119,7 @@ static int add_layer(struct h5_model *m, mfs_tree *t, hid_t wg, const char *wg_p
     int rc = h5_attr_strings_chunked(lg, "weight_names", &wn, &ae);
     H5Gclose(lg);
     if (rc == MFS_FATAL) {
-        mfs_log("%s: layer %s: weight_names: %s", m->label, layer, ae.msg);
-        m->warned = 1;
+        h5_warn(m, "layer %s: weight_names: %s", layer, ae.msg);
         return MFS_OK;
     }
     rc = MFS_OK;
@@ -137,9 +135,8 @@ static int add_layer(struct h5_model *m, mfs_tree *t, hid_t wg, const char *wg_p
         mfs_tensor *tn = h5_model_find(m, path);
         free(path);
         if (!tn) {
-            mfs_log("%s: layer %s: weight %s: no numeric dataset of that name", m->label, layer, w);
-            m->warned = 1;
-            continue;
+            h5_warn(m, "layer %s: weight %s: no numeric dataset of that name", layer, w);
+                continue;
         }
         char *key = h5_strip_colon(w), *sn = short_name(layer, w);
         if (!key || !sn) {
@@ -191,7 +188,7 @@ static int add_metadata(struct h5_model *m, mfs_tree *t, hid_t root, mfs_err *e)
                 if (!opt || !mfs_tree_add_json(t, opt, "config.json", oc)) id = 0;
             }
         } else {
-            mfs_log("%s: %s is not valid JSON (%s); shown as text", m->label, cfgs[i], je.text);
+            h5_warn(m, "%s is not valid JSON (%s); shown as text", cfgs[i], je.text);
             id = mfs_tree_add_textf(t, meta, cfgs[i], "%s\n", s);
         }
         json_decref(j);
@@ -334,8 +331,7 @@ static int add_optimizer(struct h5_model *m, mfs_tree *t, hid_t root, const stru
     mfs_err ae = {0};
     int rc = h5_attr_strings_chunked(og, "weight_names", &wn, &ae);
     if (rc == MFS_FATAL) {
-        mfs_log("%s: optimizer_weights: weight_names: %s", m->label, ae.msg);
-        m->warned = 1;
+        h5_warn(m, "optimizer_weights: weight_names: %s", ae.msg);
     }
     rc = MFS_OK;
     uint32_t opt = wn.n ? mfs_tree_top(t, MFS_TOP_OPTIMIZER) : 0;
@@ -351,9 +347,8 @@ static int add_optimizer(struct h5_model *m, mfs_tree *t, hid_t root, const stru
         mfs_tensor *tn = h5_model_find(m, path);
         free(path);
         if (!tn) {
-            mfs_log("%s: optimizer weight %s: no numeric dataset of that name", m->label, w);
-            m->warned = 1;
-            continue;
+            h5_warn(m, "optimizer weight %s: no numeric dataset of that name", w);
+                continue;
         }
         info_set(tn, "stored_name", w);
         char *s = h5_strip_colon(w), *param = NULL, *slot = NULL;

@@ -27,6 +27,8 @@
 #include "core/log.h"
 #include <H5PLpublic.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -101,6 +103,41 @@ int h5_err(mfs_err *e, int status, int errnum, const char *fmt, ...)
     return mfs_err_set(e, status, errnum, -1, "%s: HDF5: %s: %s", what, w.first, w.last);
 }
 
+/* ---- deferred warnings ------------------------------------------------- */
+
+void h5_warns_add(struct h5_warns *w, const char *fmt, ...)
+{
+    if (w->n >= 1000) return;
+    char *s = NULL;
+    va_list ap;
+    va_start(ap, fmt);
+    int r = vasprintf(&s, fmt, ap);
+    va_end(ap);
+    if (r < 0) return;
+    char **v = realloc(w->v, (w->n + 1) * sizeof *v);
+    if (!v) {
+        free(s);
+        return;
+    }
+    w->v = v;
+    w->v[w->n++] = s;
+}
+
+void h5_warns_flush(struct h5_warns *w)
+{
+    for (size_t i = 0; i < w->n; i++) mfs_log("%s", w->v[i]);
+    if (w->n >= 1000) mfs_log("(more warnings not shown)");
+    h5_warns_free(w);
+}
+
+void h5_warns_free(struct h5_warns *w)
+{
+    for (size_t i = 0; i < w->n; i++) free(w->v[i]);
+    free(w->v);
+    w->v = NULL;
+    w->n = 0;
+}
+
 /* ---- signature --------------------------------------------------------- */
 
 static const unsigned char h5_sig[8] = {0x89, 'H', 'D', 'F', '\r', '\n', 0x1a, '\n'};
@@ -141,9 +178,19 @@ int h5_canary_enabled(void)
  * holds the lock (so no other thread is inside HDF5 when we fork). */
 int h5_canary_run(mfs_src *src, const char *label, struct h5_model *tmpl, mfs_err *e)
 {
+    /* The child holds the write end of a pipe: its exit (or death) closes
+     * it, which wakes our poll() at once. */
+    int pfd[2];
+    if (pipe2(pfd, O_CLOEXEC) != 0) {
+        mfs_log("%s: cannot set up the HDF5 canary (%s); opening without it", label,
+                strerror(errno));
+        return MFS_OK;
+    }
     fflush(stderr);
     pid_t pid = fork();
     if (pid < 0) {
+        close(pfd[0]);
+        close(pfd[1]);
         mfs_log("%s: cannot fork the HDF5 canary (%s); opening without it", label,
                 strerror(errno));
         return MFS_OK;
@@ -151,6 +198,7 @@ int h5_canary_run(mfs_src *src, const char *label, struct h5_model *tmpl, mfs_er
     if (pid == 0) {
         /* Child: default crash behaviour (no sanitizer/fuzzer reports of a
          * library crash we turn into an error), no core files. */
+        close(pfd[0]);
         signal(SIGSEGV, SIG_DFL);
         signal(SIGBUS, SIG_DFL);
         signal(SIGFPE, SIG_DFL);
@@ -160,26 +208,37 @@ int h5_canary_run(mfs_src *src, const char *label, struct h5_model *tmpl, mfs_er
         int rc = h5_model_canary(src, label, tmpl);
         _exit(rc == 0 ? 0 : 3);
     }
-    int limit_ms = canary_timeout() * 1000, waited = 0, status = 0, sleep_us = 200;
+    close(pfd[1]);
+    int status = 0, limit_ms = canary_timeout() * 1000;
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     for (;;) {
-        pid_t r = waitpid(pid, &status, WNOHANG);
-        if (r == pid) break;
-        if (r < 0 && errno != EINTR) {
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        long spent = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+        struct pollfd p = {pfd[0], POLLIN, 0};
+        int r = spent < limit_ms ? poll(&p, 1, (int)(limit_ms - spent)) : 0;
+        if (r < 0 && errno == EINTR) continue;
+        if (r > 0) {
+            char c;
+            if (read(pfd[0], &c, 1) > 0) continue; /* nothing is written; be safe */
+        }
+        pid_t w = waitpid(pid, &status, r == 0 ? WNOHANG : 0);
+        if (w == pid) break;
+        if (w < 0 && errno != EINTR) {
+            close(pfd[0]);
             mfs_log("%s: lost the HDF5 canary (%s)", label, strerror(errno));
             return MFS_OK;
         }
-        if (waited >= limit_ms) {
+        if (r == 0) { /* time is up and the child still runs */
             kill(pid, SIGKILL);
             waitpid(pid, &status, 0);
+            close(pfd[0]);
             return mfs_err_set(e, MFS_FATAL, EINVAL, -1,
                                "HDF5 metadata walk did not finish in %d s: the file is "
                                "corrupt (libhdf5 loops on it)", canary_timeout());
         }
-        struct timespec ts = {0, sleep_us * 1000L};
-        nanosleep(&ts, NULL);
-        waited += sleep_us / 1000 ? sleep_us / 1000 : 1;
-        if (sleep_us < 20000) sleep_us *= 2;
     }
+    close(pfd[0]);
     if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return MFS_OK;
     if (WIFSIGNALED(status))
         return mfs_err_set(e, MFS_FATAL, EINVAL, -1,
@@ -200,7 +259,10 @@ hid_t h5_open_src(mfs_src *src, const char *label, mfs_err *e)
         h5_err(e, MFS_FATAL, ENOMEM, "%s: cannot set up the HDF5 file driver", label);
         return H5I_INVALID_HID;
     }
-    /* Keep the file's metadata cache modest; we read metadata once. */
+    /* Datasets opened while walking the file need no chunk cache (each
+     * open would otherwise allocate and zero one); the read path opens
+     * its datasets with a cache sized for them (h5_tensor.c). */
+    H5Pset_cache(fapl, 0, 1, 0, 0.75);
     hid_t f = H5Fopen(label, H5F_ACC_RDONLY, fapl);
     H5Pclose(fapl);
     if (f < 0) {

@@ -85,6 +85,19 @@ int h5_canary_run(mfs_src *src, const char *label, struct h5_model *tmpl, mfs_er
 /** h5_model_canary() : the child's work; 0 on success. */
 int h5_model_canary(mfs_src *src, const char *label, struct h5_model *tmpl);
 
+/* Warnings gathered while opening and building, printed (mfs_log) only
+ * when the mount goes ahead: a file that fails gets its one error line. */
+struct h5_warns {
+    char **v;
+    size_t n;
+};
+/** h5_warns_add() : appends a formatted line (dropped on OOM or past 1000). */
+void h5_warns_add(struct h5_warns *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/** h5_warns_flush() : logs every line, then frees them. */
+void h5_warns_flush(struct h5_warns *w);
+/** h5_warns_free() : drops them; accepts an empty list. */
+void h5_warns_free(struct h5_warns *w);
+
 /** h5_sig_offset() : offset of the HDF5 signature in @head (0, 512, 1024,
  *  2048 ... as a user block allows), or -1. */
 long h5_sig_offset(const unsigned char *head, size_t len);
@@ -222,6 +235,7 @@ struct h5_model {
     json_t *config;           /* .keras config.json (owned) or NULL */
     json_t *keras_meta;       /* .keras metadata.json (owned) or NULL */
     int warned;               /* a part was skipped: build returns WARN */
+    struct h5_warns warns;    /* their log lines, printed when build succeeds */
 };
 
 /** h5_model_alloc() : empty state over @src (referenced); @label (copied)
@@ -275,6 +289,10 @@ int h5_keras3_build(struct h5_model *m, mfs_tree *t, mfs_err *e);
 /** h5_generic_build() : plain HDF5: every numeric dataset under tensors/
  *  (HDF5 path), root attributes under metadata/. Caller holds the lock. */
 int h5_generic_build(struct h5_model *m, mfs_tree *t, mfs_err *e);
+
+/** h5_warn() : records a warning about @m ("<label>: <text>") and marks
+ *  the build as MFS_WARN. */
+void h5_warn(struct h5_model *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /** h5_strip_colon() : copy of @name without a trailing ":<digits>"
  *  (TensorFlow's output index). Caller frees; NULL on OOM. */

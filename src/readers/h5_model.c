@@ -15,9 +15,11 @@
 #include "readers/h5_lib.h"
 #include "core/log.h"
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 struct h5_model *h5_model_alloc(mfs_src *src, const char *label, const char *reader,
                                 const char *raw_prefix)
@@ -119,20 +121,28 @@ int h5_model_canary(mfs_src *src, const char *label, struct h5_model *tmpl)
     m->layout = detect(m->file);
     mfs_tree *t = mfs_tree_new();
     if (!t) return 0;
+    struct timespec T0, T1, T2;
+    clock_gettime(CLOCK_MONOTONIC, &T0);
     if (build_locked(m, t, &e) < 0) return 0;
+    clock_gettime(CLOCK_MONOTONIC, &T1);
     /* read small CUSTOM tensors through the library (decoders, chunk
      * indexes); the lock is held, so call the callbacks directly */
-    uint64_t budget = (uint64_t)8 << 20;
-    unsigned char *buf = malloc((size_t)1 << 20);
+    uint64_t budget = (uint64_t)2 << 20;
+    unsigned char *buf = malloc((size_t)256 << 10);
     for (size_t i = 0; buf && i < m->nent && budget > 0; i++) {
         mfs_tensor *tn = m->ent[i].tensor;
         if (!tn || tn->enc != MFS_ENC_CUSTOM || tn->nbytes == 0) continue;
-        uint64_t n = tn->nbytes < ((uint64_t)1 << 20) ? tn->nbytes : (uint64_t)1 << 20;
+        uint64_t n = tn->nbytes < ((uint64_t)256 << 10) ? tn->nbytes : (uint64_t)256 << 10;
         if (n > budget) n = budget;
         mfs_err re = {0};
         tn->read(tn, 0, buf, (size_t)n, &re);
         budget -= n;
     }
+    clock_gettime(CLOCK_MONOTONIC, &T2);
+    if (getenv("MFS_H5_CANARY_DEBUG"))
+        fprintf(stderr, "canary: build %.1f ms, reads %.1f ms\n",
+                (T1.tv_sec - T0.tv_sec) * 1e3 + (T1.tv_nsec - T0.tv_nsec) / 1e6,
+                (T2.tv_sec - T1.tv_sec) * 1e3 + (T2.tv_nsec - T1.tv_nsec) / 1e6);
     return 0;
 }
 
@@ -155,6 +165,7 @@ int h5_model_build(struct h5_model *m, mfs_tree *t, mfs_err *e)
     h5_enter();
     int rc = build_locked(m, t, e);
     h5_leave();
+    if (rc >= 0) h5_warns_flush(&m->warns);
     return rc;
 }
 
@@ -169,6 +180,7 @@ void h5_model_free(struct h5_model *m)
     for (size_t i = 0; i < m->nent; i++) free(m->ent[i].path);
     free(m->ent);
     free(m->idx);
+    h5_warns_free(&m->warns);
     free(m->label);
     free(m->raw_prefix);
     json_decref(m->config);
@@ -176,6 +188,17 @@ void h5_model_free(struct h5_model *m)
     mfs_src_unref(m->src);
     mfs_src_unref(m->plain_src);
     free(m);
+}
+
+void h5_warn(struct h5_model *m, const char *fmt, ...)
+{
+    char buf[768];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    h5_warns_add(&m->warns, "%s: %s", m->label, buf);
+    m->warned = 1;
 }
 
 char *h5_strip_colon(const char *name)
@@ -220,8 +243,7 @@ int h5_meta_attrs(struct h5_model *m, mfs_tree *t, hid_t obj, const char *const 
         H5Aclose(aid);
         H5Eclear2(H5E_DEFAULT);
         if (!text) {
-            mfs_log("%s: attribute %s: %s", m->label, name, ae.msg);
-            m->warned = 1;
+            h5_warn(m, "attribute %s: %s", name, ae.msg);
             continue;
         }
         if (!meta && !(meta = mfs_tree_top(t, MFS_TOP_METADATA))) {

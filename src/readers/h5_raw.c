@@ -62,8 +62,7 @@ static int add_attrs(struct walk *w, hid_t obj, uint32_t dir, const char *sub, c
     H5O_info_t oi;
     if (H5Oget_info2(obj, &oi, H5O_INFO_NUM_ATTRS) < 0) {
         H5Eclear2(H5E_DEFAULT);
-        mfs_log("%s: cannot list the attributes of %s", w->m->label, path);
-        w->m->warned = 1;
+        h5_warn(w->m, "cannot list the attributes of /%s", path);
         return MFS_OK;
     }
     if (oi.num_attrs == 0) return MFS_OK;
@@ -76,10 +75,9 @@ static int add_attrs(struct walk *w, hid_t obj, uint32_t dir, const char *sub, c
         if (aid < 0 || nl < 0) {
             H5Eclear2(H5E_DEFAULT);
             if (aid >= 0) H5Aclose(aid);
-            mfs_log("%s: %s: attribute #%llu is unreadable", w->m->label, path,
+            h5_warn(w->m, "/%s: attribute #%llu is unreadable", path,
                     (unsigned long long)i);
-            w->m->warned = 1;
-            continue;
+                continue;
         }
         if (nl == 0) snprintf(name, sizeof name, "%%");
         size_t len = 0;
@@ -88,9 +86,8 @@ static int add_attrs(struct walk *w, hid_t obj, uint32_t dir, const char *sub, c
         H5Aclose(aid);
         if (!text) {
             H5Eclear2(H5E_DEFAULT);
-            mfs_log("%s: %s: attribute %s: %s", w->m->label, path, name, ae.msg);
-            w->m->warned = 1;
-            continue;
+            h5_warn(w->m, "/%s: attribute %s: %s", path, name, ae.msg);
+                continue;
         }
         uint32_t id = mfs_tree_add_text(w->t, adir, name, text, len);
         free(text);
@@ -99,27 +96,19 @@ static int add_attrs(struct walk *w, hid_t obj, uint32_t dir, const char *sub, c
     return MFS_OK;
 }
 
-/* One dataset @name of group @g at HDF5 @path, into directory @dir. */
-static int add_dataset(struct walk *w, hid_t g, const char *name, const char *path, uint32_t dir)
+/* Open dataset @d (named @name, at HDF5 @path) into directory @dir. The
+ * caller closes @d. */
+static int add_dataset(struct walk *w, hid_t d, const char *name, const char *path, uint32_t dir)
 {
     struct h5_model *m = w->m;
-    hid_t d = H5Dopen2(g, name, H5P_DEFAULT);
-    if (d < 0) {
-        mfs_err de = {0};
-        h5_err(&de, MFS_FAILED, EIO, "cannot open dataset");
-        mfs_log("%s: /%s: %s", m->label, path, de.msg);
-        m->warned = 1;
-        return add_entry(m, path, NULL, w->e);
-    }
     mfs_tensor *tn = NULL;
     enum h5_dkind kind = H5K_SKIP;
     const char *why = NULL;
     int rc = h5_tensor_from_dataset(m, w->t, d, path, &tn, &kind, &why, w->e);
     if (rc == MFS_FATAL) goto out;
     if (rc != MFS_OK) { /* only this dataset */
-        mfs_log("%s: /%s: %s", m->label, path, w->e->msg);
+        h5_warn(m, "/%s: %s", path, w->e->msg);
         mfs_err_clear(w->e);
-        m->warned = 1;
         rc = add_entry(m, path, NULL, w->e);
         goto out;
     }
@@ -135,9 +124,8 @@ static int add_dataset(struct walk *w, hid_t g, const char *name, const char *pa
         mfs_err se = {0};
         char *text = h5_dataset_text(d, TEXT_LIMIT, &len, &se);
         if (!text) {
-            mfs_log("%s: /%s: %s", m->label, path, se.msg);
-            m->warned = 1;
-            text = strdup("<string dataset not shown: see the log>\n");
+            h5_warn(m, "/%s: %s", path, se.msg);
+                text = strdup("<string dataset not shown: see the log>\n");
             len = text ? strlen(text) : 0;
         }
         uint32_t id = text ? mfs_tree_add_text(w->t, dir, name, text, len) : 0;
@@ -162,7 +150,6 @@ static int add_dataset(struct walk *w, hid_t g, const char *name, const char *pa
     }
     if (rc == MFS_OK) rc = add_entry(m, path, kind == H5K_TENSOR ? tn : NULL, w->e);
 out:
-    H5Dclose(d);
     return rc;
 }
 
@@ -224,7 +211,7 @@ static int list_links(hid_t g, struct links *l)
 static int walk_group(struct walk *w, hid_t g, const char *path, uint32_t dir, int depth)
 {
     struct h5_model *m = w->m;
-    MFS_FORWARD(add_attrs(w, g, dir, "@attrs", path[0] ? path : "/"));
+    MFS_FORWARD(add_attrs(w, g, dir, "@attrs", path));
     if (depth > MAX_DEPTH)
         return mfs_err_set(w->e, MFS_FATAL, EINVAL, -1, "/%s: groups nested deeper than %d",
                            path, MAX_DEPTH);
@@ -276,24 +263,30 @@ static int walk_group(struct walk *w, hid_t g, const char *path, uint32_t dir, i
             free(child);
             continue;
         }
-        H5O_info_t oi;
-        if (H5Oget_info_by_name2(g, name, &oi, H5O_INFO_BASIC, H5P_DEFAULT) < 0) {
+        /* one open per object; its type says group or dataset */
+        hid_t obj = H5Oopen(g, name, H5P_DEFAULT);
+        H5I_type_t ot = obj >= 0 ? H5Iget_type(obj) : H5I_BADID;
+        if (obj < 0 || (ot != H5I_GROUP && ot != H5I_DATASET && ot != H5I_DATATYPE)) {
             mfs_err oe = {0};
-            h5_err(&oe, MFS_FAILED, EIO, "cannot read the object header");
-            mfs_log("%s: /%s: %s", m->label, child, oe.msg);
-            m->warned = 1;
+            h5_err(&oe, MFS_FAILED, EIO, "cannot open the object");
+            h5_warn(m, "/%s: %s", child, oe.msg);
+            if (obj >= 0) H5Oclose(obj);
             free(child);
             continue;
         }
-        if (oi.type == H5O_TYPE_GROUP) {
+        if (ot == H5I_GROUP) {
+            H5O_info_t oi;
             const char *first = NULL;
-            for (size_t k = 0; oi.rc > 1 && k < w->nseen && !first; k++) /* rc 1: one link only */
+            int ok = H5Oget_info2(obj, &oi, H5O_INFO_BASIC) >= 0;
+            H5Eclear2(H5E_DEFAULT);
+            for (size_t k = 0; ok && oi.rc > 1 && k < w->nseen && !first; k++) /* rc 1: one link */
                 if (w->seen[k].addr == oi.addr) first = w->seen[k].path;
             if (first) {
                 char note[1200];
                 snprintf(note, sizeof note, "<hard link to the group shown at /%.1000s>\n", first);
                 if (!mfs_tree_add_text(w->t, dir, name, note, strlen(note)))
                     rc = mfs_err_set(w->e, MFS_FATAL, ENOMEM, -1, "out of memory");
+                H5Oclose(obj);
                 free(child);
                 continue;
             }
@@ -301,6 +294,7 @@ static int walk_group(struct walk *w, hid_t g, const char *path, uint32_t dir, i
                 size_t cap = w->capseen ? w->capseen * 2 : 64;
                 struct seen *v = realloc(w->seen, cap * sizeof *v);
                 if (!v) {
+                    H5Oclose(obj);
                     free(child);
                     rc = mfs_err_set(w->e, MFS_FATAL, ENOMEM, -1, "out of memory");
                     break;
@@ -308,23 +302,16 @@ static int walk_group(struct walk *w, hid_t g, const char *path, uint32_t dir, i
                 w->seen = v;
                 w->capseen = cap;
             }
-            w->seen[w->nseen++] = (struct seen){oi.addr, child};
-            hid_t sub = H5Gopen2(g, name, H5P_DEFAULT);
+            w->seen[w->nseen++] = (struct seen){ok ? oi.addr : HADDR_UNDEF, child};
             uint32_t sdir = mfs_tree_mkdir(w->t, dir, name);
-            if (sub < 0) {
-                mfs_err ge = {0};
-                h5_err(&ge, MFS_FAILED, EIO, "cannot open group");
-                mfs_log("%s: /%s: %s", m->label, child, ge.msg);
-                m->warned = 1;
-                continue;
-            }
             if (!sdir) rc = mfs_err_set(w->e, MFS_FATAL, ENOMEM, -1, "out of memory");
-            else rc = walk_group(w, sub, child, sdir, depth + 1);
-            H5Gclose(sub);
+            else rc = walk_group(w, obj, child, sdir, depth + 1);
+            H5Oclose(obj);
             continue; /* child is owned by w->seen */
         }
-        if (oi.type == H5O_TYPE_DATASET) rc = add_dataset(w, g, name, child, dir);
+        if (ot == H5I_DATASET) rc = add_dataset(w, obj, name, child, dir);
         /* named datatypes: nothing to show */
+        H5Oclose(obj);
         free(child);
     }
     links_free(&l);

@@ -36,6 +36,7 @@
 #define MAX_OPEN 64
 #define CACHE_MIN ((size_t)1 << 20)
 #define CACHE_MAX ((size_t)64 << 20)
+#define CACHE_BUDGET ((size_t)512 << 20) /* all open datasets' caches */
 
 struct h5_dctx {
     struct h5_model *m;
@@ -47,13 +48,15 @@ struct h5_dctx {
     size_t esz;                /* canonical bytes per HDF5 element */
     size_t swap;               /* >1: byte-swap units of this size after reading */
     size_t chunk_bytes;        /* chunked: bytes of one chunk, else 0 */
+    size_t cache_bytes;        /* its chunk cache size (0: not chunked) */
     int converts;              /* file type != memory type: HDF5 converts */
     size_t conv_size;          /* max(file, memory) element size */
     unsigned long long last_use;
 };
 
 static unsigned long long g_tick;
-static int g_open;
+static int g_open;          /* datasets kept open, all models (under h5_lock) */
+static size_t g_cache;      /* their chunk caches' sizes added up */
 
 /* ---- type mapping ------------------------------------------------------- */
 
@@ -312,35 +315,28 @@ static int has_bf16_attr(hid_t dset)
 
 /* ---- reading -------------------------------------------------------------- */
 
-/* Selects in @fspace the flat C-order element range [a, b) as a union of
- * boxes: at each step the largest aligned block that fits. */
-static int select_flat(hid_t fspace, int nd, const hsize_t *dims, uint64_t a, uint64_t b)
+/* The flat C-order element range [a, b) of an array of shape @dims is a
+ * union of at most 2*rank boxes: at each step the largest aligned block
+ * that fits (coordinates fixed above dimension k, a run along k, whole
+ * extents below). Each box is itself a contiguous flat run, so it can be
+ * read straight into its place in the output. next_box() gives the box
+ * starting at @a (start/count) and returns its element count. */
+static uint64_t next_box(int nd, const hsize_t *dims, const uint64_t *S, uint64_t a, uint64_t b,
+                         hsize_t *start, hsize_t *count)
 {
-    uint64_t S[MFS_MAX_DIMS];
-    S[nd - 1] = 1;
-    for (int k = nd - 2; k >= 0; k--) S[k] = S[k + 1] * dims[k + 1];
-    int first = 1;
-    while (a < b) {
-        int k = nd - 1;
-        for (int j = 0; j < nd; j++)
-            if (a % S[j] == 0 && S[j] <= b - a) {
-                k = j;
-                break;
-            }
-        hsize_t start[MFS_MAX_DIMS], count[MFS_MAX_DIMS];
-        for (int j = 0; j < nd; j++) {
-            start[j] = j <= k ? (a / S[j]) % dims[j] : 0;
-            count[j] = j < k ? 1 : dims[j];
+    int k = nd - 1;
+    for (int j = 0; j < nd; j++)
+        if (a % S[j] == 0 && S[j] <= b - a) {
+            k = j;
+            break;
         }
-        uint64_t n = (b - a) / S[k], room = dims[k] - start[k];
-        count[k] = n < room ? n : room;
-        if (H5Sselect_hyperslab(fspace, first ? H5S_SELECT_SET : H5S_SELECT_OR, start, NULL,
-                                count, NULL) < 0)
-            return -1;
-        first = 0;
-        a += count[k] * S[k];
+    for (int j = 0; j < nd; j++) {
+        start[j] = j <= k ? (a / S[j]) % dims[j] : 0;
+        count[j] = j < k ? 1 : dims[j];
     }
-    return 0;
+    uint64_t n = (b - a) / S[k], room = dims[k] - start[k];
+    count[k] = n < room ? n : room;
+    return count[k] * S[k];
 }
 
 static void close_lru(struct h5_model *m)
@@ -354,6 +350,7 @@ static void close_lru(struct h5_model *m)
         H5Dclose(victim->dset);
         victim->dset = H5I_INVALID_HID;
         g_open--;
+        g_cache -= victim->cache_bytes;
     }
 }
 
@@ -361,18 +358,16 @@ static int ensure_open(struct h5_dctx *c, mfs_err *e)
 {
     c->last_use = ++g_tick;
     if (c->dset >= 0) return MFS_OK;
-    if (g_open >= MAX_OPEN) close_lru(c->m);
+    for (int guard = 0; guard < MAX_OPEN + 1 && g_open > 0 &&
+                        (g_open >= MAX_OPEN || g_cache + c->cache_bytes > CACHE_BUDGET); guard++)
+        close_lru(c->m);
     hid_t dapl = H5Pcreate(H5P_DATASET_ACCESS);
-    if (dapl >= 0 && c->chunk_bytes) {
-        /* room for a few chunks so neighbouring reads hit the cache */
-        size_t nbytes = c->chunk_bytes > CACHE_MAX / 4 ? CACHE_MAX : c->chunk_bytes * 4;
-        if (nbytes < CACHE_MIN) nbytes = CACHE_MIN;
-        H5Pset_chunk_cache(dapl, 12421, nbytes, 0.75);
-    }
+    if (dapl >= 0 && c->cache_bytes) H5Pset_chunk_cache(dapl, 12421, c->cache_bytes, 0.75);
     c->dset = H5Dopen2(c->m->file, c->path, dapl >= 0 ? dapl : H5P_DEFAULT);
     if (dapl >= 0) H5Pclose(dapl);
     if (c->dset < 0) return h5_err(e, MFS_FAILED, EIO, "%s: cannot open the dataset", c->path);
     g_open++;
+    g_cache += c->cache_bytes;
     return MFS_OK;
 }
 
@@ -406,21 +401,35 @@ static hid_t xfer_plist(struct h5_dctx *c, uint64_t n)
     return dx;
 }
 
-/* Reads HDF5 elements [k0, k1) into @dst (canonical bytes). */
+/* Reads HDF5 elements [k0, k1) into @dst (canonical bytes), one H5Dread
+ * per box (see next_box) with a memory space of the box's own shape:
+ * libhdf5 1.10 maps a regular selection onto chunks with whole-hyperslab
+ * arithmetic, but walks an irregular one (a union of boxes) or one whose
+ * memory shape differs element by element, which was ~20x slower. */
 static int read_elems(struct h5_dctx *c, uint64_t k0, uint64_t k1, void *dst, mfs_err *e)
 {
-    herr_t r;
+    herr_t r = 0;
     hid_t dx = xfer_plist(c, k1 - k0);
     if (c->nd == 0) {
         r = H5Dread(c->dset, c->mem, H5S_ALL, H5S_ALL, dx, dst);
     } else {
+        uint64_t S[MFS_MAX_DIMS];
+        S[c->nd - 1] = 1;
+        for (int k = c->nd - 2; k >= 0; k--) S[k] = S[k + 1] * c->dims[k + 1];
         hid_t fspace = H5Dget_space(c->dset);
-        hsize_t n = k1 - k0;
-        hid_t mspace = H5Screate_simple(1, &n, NULL);
-        r = -1;
-        if (fspace >= 0 && mspace >= 0 && select_flat(fspace, c->nd, c->dims, k0, k1) == 0)
-            r = H5Dread(c->dset, c->mem, mspace, fspace, dx, dst);
-        if (mspace >= 0) H5Sclose(mspace);
+        if (fspace < 0) r = -1;
+        for (uint64_t a = k0; r >= 0 && a < k1;) {
+            hsize_t start[MFS_MAX_DIMS], count[MFS_MAX_DIMS];
+            uint64_t n = next_box(c->nd, c->dims, S, a, k1, start, count);
+            hid_t mspace = H5Screate_simple(c->nd, count, NULL);
+            r = -1;
+            if (mspace >= 0 &&
+                H5Sselect_hyperslab(fspace, H5S_SELECT_SET, start, NULL, count, NULL) >= 0)
+                r = H5Dread(c->dset, c->mem, mspace, fspace, dx,
+                            (unsigned char *)dst + (a - k0) * c->esz);
+            if (mspace >= 0) H5Sclose(mspace);
+            a += n;
+        }
         if (fspace >= 0) H5Sclose(fspace);
     }
     if (dx != H5P_DEFAULT) H5Pclose(dx);
@@ -470,6 +479,7 @@ void h5_tensor_close_all(struct h5_model *m)
         if (c->dset >= 0) {
             H5Dclose(c->dset);
             g_open--;
+            g_cache -= c->cache_bytes;
         }
         if (c->mem >= 0) H5Tclose(c->mem);
         free(c->path);
@@ -510,12 +520,19 @@ int h5_tensor_from_dataset(struct h5_model *m, mfs_tree *t, hid_t dset, const ch
     tm.mem = H5I_INVALID_HID;
     struct h5_dctx *c = NULL;
     json_t *info = NULL;
-    hid_t ft = H5Dget_type(dset), space = H5Dget_space(dset), dcpl = H5Dget_create_plist(dset);
-    if (ft < 0 || space < 0 || dcpl < 0) {
+    /* A defined raw-data address means contiguous, allocated, unfiltered
+     * and not external (HDF5 gives none for chunked, compact and external
+     * storage): no need for the creation property list, whose copy is a
+     * good part of a dataset's cost at mount. */
+    haddr_t addr = H5Dget_offset(dset);
+    H5Eclear2(H5E_DEFAULT);
+    hid_t ft = H5Dget_type(dset), space = H5Dget_space(dset);
+    hid_t dcpl = addr == HADDR_UNDEF ? H5Dget_create_plist(dset) : H5I_INVALID_HID;
+    if (ft < 0 || space < 0 || (addr == HADDR_UNDEF && dcpl < 0)) {
         h5_err(e, MFS_FAILED, EIO, "%s: cannot read the dataset's header", path);
         goto out;
     }
-    *kind = map_type(ft, has_bf16_attr(dset), &tm, why);
+    *kind = map_type(ft, H5Tget_size(ft) == 2 && has_bf16_attr(dset), &tm, why);
     if (*kind != H5K_TENSOR) {
         rc = MFS_OK;
         goto out;
@@ -533,8 +550,8 @@ int h5_tensor_from_dataset(struct h5_model *m, mfs_tree *t, hid_t dset, const ch
         h5_err(e, MFS_FAILED, EINVAL, "%s: bad dataspace (rank %d)", path, nd);
         goto out;
     }
-    H5D_layout_t layout = H5Pget_layout(dcpl);
-    if (layout == H5D_VIRTUAL || H5Pget_external_count(dcpl) > 0) {
+    H5D_layout_t layout = dcpl >= 0 ? H5Pget_layout(dcpl) : H5D_CONTIGUOUS;
+    if (layout == H5D_VIRTUAL || (dcpl >= 0 && H5Pget_external_count(dcpl) > 0)) {
         *kind = H5K_SKIP;
         *why = layout == H5D_VIRTUAL ? "virtual dataset: data lives in other files"
                                      : "external storage: data lives in other files";
@@ -562,9 +579,9 @@ int h5_tensor_from_dataset(struct h5_model *m, mfs_tree *t, hid_t dset, const ch
     json_object_set_new(info, "hdf5_layout", json_string(layout == H5D_CHUNKED ? "chunked"
                                                            : layout == H5D_COMPACT ? "compact"
                                                                                    : "contiguous"));
-    size_t chunk_bytes = 0;
+    size_t chunk_bytes = 0, band = 0;
     const char *compression = NULL;
-    int nfilt = H5Pget_nfilters(dcpl);
+    int nfilt = dcpl >= 0 ? H5Pget_nfilters(dcpl) : 0;
     if (layout == H5D_CHUNKED) {
         hsize_t cd[MFS_MAX_DIMS];
         int cnd = H5Pget_chunk(dcpl, MFS_MAX_DIMS, cd);
@@ -573,6 +590,13 @@ int h5_tensor_from_dataset(struct h5_model *m, mfs_tree *t, hid_t dset, const ch
         for (int i = 0; i < cnd && i < MFS_MAX_DIMS; i++) {
             json_array_append_new(cj, json_integer((json_int_t)cd[i]));
             if (cd[i] && chunk_bytes < ((size_t)1 << 40) / cd[i]) chunk_bytes *= cd[i];
+        }
+        /* the chunks one C-order sweep keeps in use at once: a row of
+         * chunks across all but the first dimension */
+        band = chunk_bytes;
+        for (int i = 1; i < cnd && i < nd && band < CACHE_MAX; i++) {
+            hsize_t across = cd[i] ? (dims[i] + cd[i] - 1) / cd[i] : 1;
+            band = across > CACHE_MAX / (band ? band : 1) ? CACHE_MAX : band * (size_t)across;
         }
         json_object_set_new(info, "hdf5_chunks", cj);
     }
@@ -600,8 +624,6 @@ int h5_tensor_from_dataset(struct h5_model *m, mfs_tree *t, hid_t dset, const ch
     }
 
     /* PLAIN straight from the source when the stored bytes are canonical */
-    haddr_t addr = H5Dget_offset(dset);
-    H5Eclear2(H5E_DEFAULT);
     if (layout == H5D_CONTIGUOUS && nfilt == 0 && tm.plain_ok && tm.swap == 0 &&
         addr != HADDR_UNDEF && H5Dget_storage_size(dset) == tn->nbytes && tn->nbytes > 0 &&
         (!tm.be || tm.extra_nd == 0)) {
@@ -643,6 +665,10 @@ int h5_tensor_from_dataset(struct h5_model *m, mfs_tree *t, hid_t dset, const ch
     c->esz = H5Tget_size(c->mem);
     c->swap = tm.swap;
     c->chunk_bytes = chunk_bytes;
+    if (chunk_bytes) {
+        size_t want = band + 2 * chunk_bytes > 4 * chunk_bytes ? band + 2 * chunk_bytes : 4 * chunk_bytes;
+        c->cache_bytes = want < CACHE_MIN ? CACHE_MIN : want > CACHE_MAX ? CACHE_MAX : want;
+    }
     c->converts = H5Tequal(ft, c->mem) <= 0;
     c->conv_size = H5Tget_size(ft) > c->esz ? H5Tget_size(ft) : c->esz;
     m->ctx[m->nctx++] = c;

@@ -35,6 +35,7 @@ struct kv3 {
     char *config_text;       /* when config.json is not valid JSON */
     struct h5_model *h5;     /* NULL without model.weights.h5 */
     int warned;
+    struct h5_warns warns;   /* printed when the build succeeds */
 };
 
 static int kv3_bid(const struct mfs_probe *p, int best_bid)
@@ -64,7 +65,8 @@ static int load_json(struct kv3 *k, const char *name, json_t **out, char **text,
     json_error_t je;
     *out = json_loadb(s, k->zip->m[i].size, JSON_DECODE_ANY | JSON_ALLOW_NUL, &je);
     if (!*out) {
-        mfs_log("%s: not valid JSON (%s, line %d); shown as text", name, je.text, je.line);
+        h5_warns_add(&k->warns, "%s: not valid JSON (%s, line %d); shown as text", name, je.text,
+                     je.line);
         k->warned = 1;
         if (text) {
             *text = s;
@@ -137,7 +139,7 @@ static int kv3_build(void *state, mfs_tree *t, mfs_err *e)
         mfs_err me = {0};
         mfs_src *ms = mfs_zip_member_src(k->zip, i, &me);
         if (!ms) {
-            mfs_log("%s: %s", zm->name, me.msg);
+            h5_warns_add(&k->warns, "%s: %s", zm->name, me.msg);
             k->warned = 1;
             continue;
         }
@@ -154,11 +156,12 @@ static int kv3_build(void *state, mfs_tree *t, mfs_err *e)
         rc = h5_model_build(k->h5, t, e);
         if (rc < 0) mfs_err_prefix(e, "model.weights.h5");
     } else if (mfs_zip_find(k->zip, "model.weights.npz") >= 0) {
-        mfs_log("model.weights.npz: weights stored with NpzIOStore are listed in raw/ but not "
-                "decoded");
+        h5_warns_add(&k->warns, "model.weights.npz: weights stored with NpzIOStore are listed in "
+                     "raw/ but not decoded");
         k->warned = 1;
     }
     if (rc < 0) return rc;
+    h5_warns_flush(&k->warns);
     return (rc == MFS_WARN || k->warned) ? MFS_WARN : MFS_OK;
 }
 
@@ -167,6 +170,7 @@ static void kv3_close(void *state)
     struct kv3 *k = state;
     if (!k) return;
     h5_model_free(k->h5);
+    h5_warns_free(&k->warns);
     mfs_zip_free(k->zip);
     json_decref(k->config);
     json_decref(k->meta);

@@ -1,0 +1,139 @@
+#!/usr/bin/env bash
+# hdf5_bad.sh: damaged HDF5 and .keras files never crash or hang modelfs
+# (ctest bad.hdf5_bad).
+# Inputs: the corpus's small HDF5/Keras files (<= 300 KiB) when present, and
+# files written here with h5py (chunked gzip, big-endian, strings, Keras
+# layouts) and zipfile (.keras). For each, damaged copies:
+#   * truncated at 0, 8, 100, 512, 1 KiB, a quarter, half, all but 1 byte;
+#   * 10 copies with 1..24 random bytes changed (seeded), half of them in
+#     the first 4 KiB (superblock, root group, heaps);
+#   * .keras: central directory damaged, local header damaged, the h5
+#     member's bytes damaged in place, the archive cut inside the h5.
+# `modelfs ls -R COPY` must exit below 128 (no signal) within 30 s (no
+# hang; the HDF5 canary limit is set to 10 s here) with no sanitizer
+# report, and a failing run prints exactly one line ("modelfs: <path>:
+# <reader>: what is wrong"). When the copy opens, `modelfs cat` of every
+# data, text and attribute file must not crash or hang either (read errors
+# are allowed, as EIO lines). Ends "N passed, N failed"; exit 1 on failure.
+set -u
+here=$(cd "$(dirname "$0")" && pwd)
+src=${MFS_SRC_DIR:-$(cd "$here/../.." && pwd)}
+shared=${MFS_SHARED:-$src/../shared}
+PYTHON=${PYTHON:-/usr/bin/python3}
+: "${MODELFS:?set MODELFS to the modelfs binary}"
+if ! "$PYTHON" -c 'import h5py, numpy' 2>/dev/null; then
+  echo "skipped: $PYTHON lacks h5py/numpy"; exit 77
+fi
+export MFS_H5_CANARY_TIMEOUT=10
+work=$(mktemp -d "${TMPDIR:-/tmp}/mfs-h5bad.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+mkdir -p "$work/in" "$work/out"
+
+"$PYTHON" - "$shared/corpus" "$work/in" "$work/out" <<'PY' || { echo "hdf5_bad.sh: could not write inputs"; exit 1; }
+import io, json, os, random, shutil, struct, sys, zipfile, zlib
+import h5py, numpy as np
+corpus, inp, out = sys.argv[1:4]
+# inputs: small corpus files + generated ones
+if os.path.isdir(corpus):
+    for root, _, files in os.walk(corpus):
+        for f in files:
+            p = os.path.join(root, f)
+            if f.endswith((".h5", ".hdf5", ".keras")) and os.path.getsize(p) <= 300 * 1024:
+                shutil.copy(p, os.path.join(inp, f"corpus-{f}"))
+rng = np.random.default_rng(7)
+with h5py.File(os.path.join(inp, "gen.h5"), "w") as f:
+    f.create_dataset("g/gzip", data=rng.standard_normal((200, 30)).astype("<f4"), chunks=(20, 10),
+                     compression="gzip", shuffle=True)
+    f.create_dataset("be", data=np.arange(300, dtype=">i8"))
+    f["s"] = np.array(["a", "bb"], dtype=h5py.string_dtype())
+    f.attrs["model_config"] = json.dumps({"class_name": "Sequential", "config": {}})
+    mw = f.create_group("model_weights")
+    mw.attrs["layer_names"] = np.array([b"d"])
+    d = mw.create_group("d")
+    d.attrs["weight_names"] = np.array([b"d/kernel:0"])
+    d.create_dataset("d/kernel:0", data=rng.standard_normal((8, 4)).astype("<f4"), chunks=(4, 4),
+                     compression="gzip")
+with h5py.File(os.path.join(inp, "k3.weights.h5"), "w") as f:
+    f.create_dataset("layers/dense/vars/0", data=rng.standard_normal((6, 5)).astype("<f4"))
+    f.create_dataset("layers/dense/vars/1", data=rng.standard_normal((5,)).astype("<f4"))
+    f.create_dataset("optimizer/vars/0", data=np.int64(3))
+    f.create_group("vars")
+with zipfile.ZipFile(os.path.join(inp, "gen.keras"), "w") as z:
+    z.writestr("metadata.json", json.dumps({"keras_version": "3.5.0"}))
+    z.writestr("config.json", json.dumps({"class_name": "Sequential", "config": {"layers": [
+        {"class_name": "Dense", "config": {"name": "d"}}]}}))
+    z.write(os.path.join(inp, "k3.weights.h5"), "model.weights.h5")
+# damaged copies
+for name in sorted(os.listdir(inp)):
+    data = open(os.path.join(inp, name), "rb").read()
+    n = len(data)
+    for ln in sorted({0, 8, 100, 512, 1024, n // 4, n // 2, n - 1}):
+        if ln < n:
+            open(os.path.join(out, f"trunc{ln}-{name}"), "wb").write(data[:ln])
+    r = random.Random(zlib.crc32(name.encode()))
+    for i in range(10):
+        b = bytearray(data)
+        span = min(n, 4096) if i % 2 == 0 else n
+        for _ in range(r.randint(1, 24)):
+            b[r.randrange(span)] = r.randrange(256)
+        open(os.path.join(out, f"flip{i}-{name}"), "wb").write(bytes(b))
+    if name.endswith(".keras"):
+        z = zipfile.ZipFile(io.BytesIO(data))
+        zi = z.getinfo("model.weights.h5")
+        nl, xl = struct.unpack("<HH", data[zi.header_offset + 26:zi.header_offset + 30])
+        base = zi.header_offset + 30 + nl + xl
+        cd = data.rfind(b"PK\x01\x02")
+        for i in range(6):
+            b = bytearray(data)
+            if i < 2:    # central directory
+                for _ in range(4):
+                    b[cd + r.randrange(46)] = r.randrange(256)
+            elif i < 4:  # local header of the h5
+                for _ in range(3):
+                    b[zi.header_offset + r.randrange(30)] = r.randrange(256)
+            else:        # inside the h5 member: its superblock and headers
+                for _ in range(8):
+                    b[base + r.randrange(min(zi.file_size, 2048))] = r.randrange(256)
+            open(os.path.join(out, f"zip{i}-{name}"), "wb").write(bytes(b))
+        open(os.path.join(out, f"zipcut-{name}"), "wb").write(data[:base + zi.file_size // 2])
+PY
+
+npass=0 nfail=0 nopen=0
+# run WHAT COPY STRICT ARGS...: modelfs ARGS; 0 when it exited 0. STRICT=1
+# requires exactly one stderr line on failure.
+run() {
+  local what=$1 copy=$2 strict=$3 rc nl
+  shift 3
+  timeout 30 "$MODELFS" "$@" >/dev/null 2>"$work/err"
+  rc=$?
+  nl=$(wc -l <"$work/err")
+  if [ $rc -eq 124 ]; then
+    echo "FAIL  $what $copy: hung (> 30 s)"; nfail=$((nfail + 1)); return 1
+  elif [ $rc -ge 128 ] || grep -qE 'Sanitizer|runtime error:' "$work/err"; then
+    echo "FAIL  $what $copy: crashed (status $rc): $(head -c 600 "$work/err")"; nfail=$((nfail + 1)); return 1
+  elif [ $rc -ne 0 ] && [ "$strict" = 1 ] && [ "$nl" -ne 1 ]; then
+    echo "FAIL  $what $copy: exit $rc with $nl stderr lines (want exactly 1): $(head -c 400 "$work/err")"
+    nfail=$((nfail + 1)); return 1
+  elif grep -aqv '^modelfs: ' "$work/err"; then
+    echo "FAIL  $what $copy: stray stderr output (HDF5 error stack?): $(grep -av '^modelfs: ' "$work/err" | head -c 300)"
+    nfail=$((nfail + 1)); return 1
+  fi
+  npass=$((npass + 1))
+  [ -n "${VERBOSE:-}" ] && echo "ok    $what $copy: exit $rc $(head -c 200 "$work/err")"
+  return $rc
+}
+
+for f in "$work"/out/*; do
+  c=$(basename "$f")
+  if run "ls -R" "$c" 1 ls -R "$f"; then
+    nopen=$((nopen + 1))
+    mapfile -t files < <(timeout 30 "$MODELFS" tree "$f" 2>/dev/null |
+      grep -E '(/data$|^raw/.*[^/]$|^metadata/|^optimizer/step$)' | grep -v '/data.npy$' | head -400)
+    if [ ${#files[@]} -gt 0 ]; then
+      run "cat" "$c" 0 cat "$f" "${files[@]}"
+    fi
+  fi
+done
+echo "$(ls "$work/out" | wc -l) damaged copies, $nopen of them still open"
+echo "$npass passed, $nfail failed"
+[ $nfail -eq 0 ]
