@@ -14,6 +14,7 @@
 #include <lz4frame.h>
 #include <zstd.h>
 #include <stdint.h>
+#include <pthread.h>
 
 #define DATA_LEN (5u * 1024u * 1024u + 12345u)
 
@@ -370,4 +371,58 @@ MFS_TEST(test_decomp_restart_cost)
     mfs_src_unref(m);
     free(b.p);
     free(d);
+}
+
+/* Many threads reading random ranges of one source at once (FUSE serves
+ * reads from several threads): every byte must still be right. */
+struct thr_arg {
+    mfs_src *s;
+    const unsigned char *d;
+    uint32_t seed;
+    int bad;
+};
+
+static void *reader_thread(void *p)
+{
+    struct thr_arg *a = p;
+    unsigned char *buf = malloc(70000);
+    uint32_t x = a->seed;
+    for (int i = 0; i < 150; i++) {
+        x = x * 1664525u + 1013904223u;
+        uint64_t off = x % DATA_LEN;
+        size_t len = 1 + (x >> 12) % 70000;
+        mfs_err e;
+        int64_t r = mfs_src_read(a->s, buf, len, off, &e);
+        size_t want = DATA_LEN - off < len ? DATA_LEN - off : len;
+        if (r != (int64_t)want || memcmp(buf, a->d + off, want) != 0) a->bad++;
+    }
+    free(buf);
+    return NULL;
+}
+
+MFS_TEST(test_decomp_threads)
+{
+    int forms[2] = {F_GZIP, F_LZ4};
+    for (int k = 0; k < 2; k++) {
+        unsigned char *d = make_data(DATA_LEN, 11);
+        struct buf b = compress_form(forms[k], d, DATA_LEN);
+        mfs_err e;
+        mfs_src *m = mfs_src_new_mem(b.p, b.n, 0, "t");
+        mfs_src *s = mfs_decomp_open(m, 0, b.n, kind_of(forms[k]), 0, &e);
+        MFS_ASSERT(s);
+        pthread_t th[4];
+        struct thr_arg args[4];
+        for (int i = 0; i < 4; i++) {
+            args[i] = (struct thr_arg){s, d, 1000u + (uint32_t)i, 0};
+            MFS_ASSERT(pthread_create(&th[i], NULL, reader_thread, &args[i]) == 0);
+        }
+        for (int i = 0; i < 4; i++) {
+            pthread_join(th[i], NULL);
+            MFS_ASSERT_EQ_U(args[i].bad, 0);
+        }
+        mfs_src_unref(s);
+        mfs_src_unref(m);
+        free(b.p);
+        free(d);
+    }
 }
