@@ -229,12 +229,9 @@ static struct chunk *produce(struct dsrc *s, uint64_t ci, mfs_err *e)
 {
     uint64_t target = ci * CHUNK;
     size_t want = s->size - target < CHUNK ? (size_t)(s->size - target) : CHUNK;
-    struct chunk *slot = &s->cache[0];
-    for (int i = 1; i < NCACHE; i++) {
-        if (s->cache[i].idx == UINT64_MAX) { slot = &s->cache[i]; break; }
-        if (s->cache[i].used < slot->used) slot = &s->cache[i];
-    }
-    if (s->cache[0].idx == UINT64_MAX) slot = &s->cache[0];
+    struct chunk *slot = NULL; /* an empty slot, else the least recently used */
+    for (int i = 0; i < NCACHE && !(slot && slot->idx == UINT64_MAX); i++)
+        if (!slot || s->cache[i].idx == UINT64_MAX || s->cache[i].used < slot->used) slot = &s->cache[i];
     if (!slot->buf && !(slot->buf = malloc(CHUNK))) {
         mfs_err_set(e, MFS_FAILED, ENOMEM, -1, "out of memory");
         return NULL;
@@ -384,8 +381,10 @@ static int scan(struct dsrc *s, uint64_t max_out, mfs_err *e)
         }
         if (b.at) {
             if (add_cp(s, &b, out, ring, rpos, e) != MFS_OK) goto out;
-        } else if (got == 0 && d->eof) {
-            break;
+        } else if (got == 0) {
+            if (d->eof) break;
+            mfs_err_set(e, MFS_FAILED, EIO, -1, "%s decoder made no progress", mfs_decomp_name(s->kind));
+            goto out;
         }
     }
     s->size = out;
