@@ -13,7 +13,7 @@ Made in a temp dir with Debian's numpy, joblib and scikit-learn:
     (zlib, gzip, bz2, lzma, xz, lz4 when python-lz4 is there), protocol 2
     too; zstd and multi-member gzip made with the command-line tools from
     the uncompressed dump (same content);
-  * pickle.dump of it with protocols 2, 3, 4, 5; a bare array; a list;
+  * pickle.dump of it with protocols 0 to 5; a bare array; a list;
   * scikit-learn: LogisticRegression, MLPClassifier, Pipeline(StandardScaler,
     PCA, LogisticRegression), DecisionTreeClassifier; joblib and pickle;
   * joblib <= 0.9 layouts: NDArrayWrapper + sibling .npy files, and a "ZF"
@@ -284,7 +284,7 @@ def make_all(d):
         subprocess.run(["lz4", "-q", "-BD", os.path.join(d, "arrays.joblib"),
                         os.path.join(d, "arrays_cli.joblib.lz4")], check=True)
         files["arrays_cli.joblib.lz4"] = ("joblib", "arrays.joblib")
-    for p in (2, 3, 4, 5):
+    for p in (0, 1, 2, 3, 4, 5):
         with open(os.path.join(d, f"arrays_p{p}.pkl"), "wb") as f:
             pickle.dump(data, f, protocol=p)
         files[f"arrays_p{p}.pkl"] = "pickle"
