@@ -666,7 +666,9 @@ int h5_tensor_from_dataset(struct h5_model *m, mfs_tree *t, hid_t dset, const ch
     c->swap = tm.swap;
     c->chunk_bytes = chunk_bytes;
     if (chunk_bytes) {
-        size_t want = band + 2 * chunk_bytes > 4 * chunk_bytes ? band + 2 * chunk_bytes : 4 * chunk_bytes;
+        /* two sweeps at once (two readers, or readahead and a reader) */
+        size_t want = 2 * band + 2 * chunk_bytes > 4 * chunk_bytes ? 2 * band + 2 * chunk_bytes
+                                                                    : 4 * chunk_bytes;
         c->cache_bytes = want < CACHE_MIN ? CACHE_MIN : want > CACHE_MAX ? CACHE_MAX : want;
     }
     c->converts = H5Tequal(ft, c->mem) <= 0;

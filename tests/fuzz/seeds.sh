@@ -85,5 +85,47 @@ PY
       command -v "$t" >/dev/null 2>&1 && { printf '\0'; head -c 20000 "$src_txt" | $c; } > "$dir/seed_${c// /_}" 2>/dev/null
     done
     command -v python3 >/dev/null 2>&1 && python3 -c 'import sys,zlib; sys.stdout.buffer.write(b"\0"+zlib.compress(open(sys.argv[1],"rb").read()[:20000]))' "$src_txt" > "$dir/seed_zlib" ;;
+  fuzz_keras)
+    # small HDF5/.keras files only (every run forks the HDF5 canary), plus
+    # tiny ones with chunked gzip data, big-endian data, strings, Keras 3
+    seed "$src"/mnt-examples/mlp.h5 "$corpus"/generated/hdf5/generic_groups.h5 \
+         "$corpus"/public/keras_h5_full/keras1.1.2_sequential_cnn_tf/cnn_tf_model.h5 \
+         "$corpus"/public/keras_h5_full/tfkeras2.4.0_functional_optweights/issue_9349.hdf5 \
+         "$corpus"/public/keras_v3/keras3.8.0_sequential_small/model.keras
+    if [ -x /usr/bin/python3 ]; then
+      /usr/bin/python3 - "$dir" <<'PY' 2>/dev/null || true
+import json, os, sys, zipfile
+import h5py, numpy as np
+d = sys.argv[1]
+with h5py.File(os.path.join(d, "seed_k3.weights.h5"), "w") as f:
+    f.create_dataset("layers/dense/vars/0", data=np.arange(12, dtype="<f4").reshape(3, 4),
+                     chunks=(2, 2), compression="gzip", shuffle=True)
+    f.create_dataset("layers/dense/vars/1", data=np.arange(4, dtype=">f8"))
+    f.create_dataset("optimizer/vars/0", data=np.int64(5))
+    f.create_group("vars").attrs["name"] = "sequential"
+with zipfile.ZipFile(os.path.join(d, "seed.keras"), "w") as z:
+    z.writestr("metadata.json", json.dumps({"keras_version": "3.5.0"}))
+    z.writestr("config.json", json.dumps({"class_name": "Sequential", "config": {"layers": [
+        {"class_name": "Dense", "config": {"name": "d"}}]},
+        "compile_config": {"optimizer": {"class_name": "Adam", "config": {}}}}))
+    z.write(os.path.join(d, "seed_k3.weights.h5"), "model.weights.h5")
+with h5py.File(os.path.join(d, "seed_legacy.h5"), "w") as f:
+    f.attrs["model_config"] = json.dumps({"class_name": "Sequential", "config": []})
+    f.attrs["keras_version"] = "2.0.6"
+    mw = f.create_group("model_weights")
+    mw.attrs["layer_names0"] = np.array([b"dense_1"])
+    mw.attrs["layer_names1"] = np.array([b"dropout_1"])
+    g = mw.create_group("dense_1")
+    g.attrs["weight_names"] = np.array([b"dense_1/kernel:0", b"dense_1/bias:0"])
+    g.create_dataset("dense_1/kernel:0", data=np.ones((3, 2), "<f4"), chunks=(1, 2), compression="gzip")
+    g.create_dataset("dense_1/bias:0", data=np.zeros(2, ">f4"))
+    mw.create_group("dropout_1").attrs["weight_names"] = np.array([])
+    ow = f.create_group("optimizer_weights")
+    ow.attrs["weight_names"] = np.array([b"Adam/iter:0", b"Adam/dense_1/kernel/m:0"])
+    ow.create_dataset("Adam/iter:0", data=np.int64(3))
+    ow.create_dataset("Adam/dense_1/kernel/m:0", data=np.ones((3, 2), "<f4"))
+    f["strings"] = np.array(["a", "bc"], dtype=h5py.string_dtype())
+PY
+    fi ;;
 esac
 exit 0
