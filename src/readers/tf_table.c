@@ -237,7 +237,8 @@ static int block_walk(const struct block *b, struct keybuf *k, struct keybuf *la
                   (unsigned long long)b->off, p);
         if (fn) {
             pos->value_off = d + ns;
-            MFS_FORWARD(fn(ctx, k->p, k->len, b->data + d + ns, vl, pos, e));
+            /* never a NULL key, even an empty one */
+            MFS_FORWARD(fn(ctx, k->p ? k->p : (const unsigned char *)"", k->len, b->data + d + ns, vl, pos, e));
         }
         /* remember the key for the order check */
         if (last->cap < k->len) {
