@@ -392,6 +392,28 @@ static int add_optimizer(struct h5_model *m, mfs_tree *t, hid_t root, const stru
     return rc;
 }
 
+/* H5Literate callback: appends the names of the groups (not "optimizer_
+ * weights" or "top_level_model_weights") to the h5_strv @data. */
+static herr_t group_name_cb(hid_t g, const char *name, const H5L_info_t *info, void *data)
+{
+    struct h5_strv *s = data;
+    H5O_info_t oi;
+    if (info->type != H5L_TYPE_HARD || strcmp(name, "optimizer_weights") == 0 ||
+        strcmp(name, "top_level_model_weights") == 0)
+        return 0;
+    if (H5Oget_info_by_name2(g, name, &oi, H5O_INFO_BASIC, H5P_DEFAULT) < 0) {
+        H5Eclear2(H5E_DEFAULT);
+        return 0;
+    }
+    if (oi.type != H5O_TYPE_GROUP) return 0;
+    char **v = realloc(s->v, (s->n + 1) * sizeof *v);
+    if (!v) return -1;
+    s->v = v;
+    if (!(s->v[s->n] = strdup(name))) return -1;
+    s->n++;
+    return s->n > 1000000 ? 1 : 0;
+}
+
 int h5_keras_build(struct h5_model *m, mfs_tree *t, mfs_err *e)
 {
     hid_t root = H5Gopen2(m->file, "/", H5P_DEFAULT);
@@ -416,6 +438,13 @@ int h5_keras_build(struct h5_model *m, mfs_tree *t, mfs_err *e)
         if (lr == MFS_FATAL) {
             rc = mfs_err_set(e, MFS_FATAL, EINVAL, -1, "/%s: layer_names: %s", wg_path, ae.msg);
             goto out;
+        }
+        if (lr == MFS_FAILED) { /* no layer_names: the groups, in name order */
+            hsize_t pos = 0;
+            if (H5Literate(wg, H5_INDEX_NAME, H5_ITER_INC, &pos, group_name_cb, &ln) < 0)
+                H5Eclear2(H5E_DEFAULT);
+            h5_warn(m, "/%s has no layer_names: its %zu groups are shown as layers in name order",
+                    wg_path, ln.n);
         }
         uint32_t layers = mfs_tree_top(t, MFS_TOP_LAYERS);
         if (!layers) rc = OOM(e);
