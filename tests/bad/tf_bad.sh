@@ -73,7 +73,7 @@ expect_mount_error() {
 
 # --- checkpoints: damaged copies of each bundle ---
 for d in "$P"/tf_checkpoint/* "$P"/keras_tf_checkpoint/*; do
-  for idx in "$d"/*.index; do
+  for idx in $(ls "$d"/*.index | tail -1); do # one checkpoint per directory (ckpt-7/8/9 alike)
     [ -f "$idx" ] || continue
     name=$(basename "$idx" .index)
     case_dir=$work/$(basename "$d")-$name
@@ -94,9 +94,9 @@ for ln in sorted({0, 1, 10, 47, 48, n // 2, n - 1}):
     c = copy(f"itrunc{ln}")
     open(os.path.join(c, name + ".index"), "wb").write(idx[:ln])
 rng = random.Random(zlib.crc32(name.encode()))
-for i in range(10):
+for i in range(6):
     b = bytearray(idx)
-    lo = n - 48 if i < 4 else 0
+    lo = n - 48 if i < 3 else 0
     for _ in range(rng.randint(1, 4)):
         b[rng.randrange(lo, n)] ^= 1 << rng.randrange(8)
     c = copy(f"iflip{i}")
@@ -167,7 +167,7 @@ for sm in sms:
         n = len(data)
         rng = random.Random(zlib.crc32((base + f).encode()))
         variants = [("trunc%d" % ln, data[:ln]) for ln in sorted({0, 1, 5, n // 3, n - 1})]
-        for i in range(6):
+        for i in range(3):
             b = bytearray(data)
             for _ in range(rng.randint(1, 8)):
                 b[rng.randrange(min(n, 4096) if i % 2 else n)] = rng.randrange(256)
@@ -188,7 +188,7 @@ for rel in ("tf_frozen_graph/tf2onnx_lstm/frozen.pb", "tf_checkpoint/tf1_name_ba
     for ln in sorted({0, 1, 2, 7, n // 2, n - 1}):
         os.makedirs(os.path.join(out, f"t{ln}"), exist_ok=True)
         open(os.path.join(out, f"t{ln}", name), "wb").write(data[:ln])
-    for i in range(8):
+    for i in range(4):
         b = bytearray(data)
         for _ in range(rng.randint(1, 8)):
             b[rng.randrange(min(n, 512) if i % 2 else n)] = rng.randrange(256)
