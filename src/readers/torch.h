@@ -64,6 +64,9 @@ struct mfs_torch {
     mfs_torch_resolve_fn resolve;
     void *ctx;                 /* the reader's */
     const char *where;         /* "data/" ... for info.json, may be NULL */
+    /* Optional: a persistent id that stands for a whole tensor (the
+     * ancient tar format). Same returns as mfs_torch_tensor. */
+    int (*persid_tensor)(struct mfs_torch *c, const mfs_pk *pid, mfs_tensor **out, mfs_err *e);
     /* tensor cache, by object id */
     mfs_tensor **by_id;
     uint8_t *kind_by_id;       /* 0 unknown, 1 tensor, 2 not a tensor, 3 no data */

@@ -131,7 +131,8 @@ static const char *module_class(const mfs_pk *m, char *buf, size_t n)
     if (fn && fn->kind == MFS_PK_PERSID) {
         size_t k;
         mfs_pk **v = mfs_pk_items(fn->u.persid.pid, &k);
-        if (k >= 2 && mfs_pk_str_eq(v[0], "module")) fn = v[1];
+        if (k >= 2 && mfs_pk_str_eq(v[0], "module")) fn = v[1];  /* legacy stream */
+        else if (k >= 1 && v[0]->kind == MFS_PK_GLOBAL) fn = v[0]; /* tar: (cls, file, source) */
     }
     return mfs_pk_qualname(fn, buf, n);
 }

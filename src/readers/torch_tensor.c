@@ -263,6 +263,20 @@ static int rebuild(struct mfs_torch *c, const mfs_pk *fn, const mfs_pk *args, co
 int mfs_torch_tensor(struct mfs_torch *c, const mfs_pk *o, mfs_tensor **out, mfs_err *e)
 {
     *out = NULL;
+    if (o && o->kind == MFS_PK_PERSID && c->persid_tensor) {
+        if (ensure_cache(c, o->id)) return mfs_err_set(e, MFS_FATAL, ENOMEM, -1, "out of memory");
+        if (c->kind_by_id[o->id] == K_NOT) return 0;
+        if (c->kind_by_id[o->id] == K_TENSOR) {
+            *out = c->by_id[o->id];
+            return 1;
+        }
+        int rc = c->persid_tensor(c, o->u.persid.pid, out, e);
+        if (rc >= 0) {
+            c->kind_by_id[o->id] = rc == 1 ? K_TENSOR : K_NOT;
+            c->by_id[o->id] = rc == 1 ? *out : NULL;
+        }
+        return rc;
+    }
     if (!o || o->kind != MFS_PK_CALL) return 0;
     const mfs_pk *fn = mfs_pk_call_of(o);
     if (!fn) return 0;

@@ -4,7 +4,7 @@
 #     crafted here with Python's pickle: each must make `modelfs ls` exit
 #     non-zero with exactly one stderr line containing the expected words.
 #  2. Damaged copies of the PyTorch corpus files and of torch files made
-#     here (zip, legacy, TorchScript): truncated at 12 places, 12 copies
+#     here (zip, legacy, TorchScript, ancient tar): truncated at 12 places, 12 copies
 #     with 1-16 random bytes changed (half in the first 512 bytes, half in
 #     the pickle or the storage area). `modelfs ls -R` then, when it opens,
 #     `modelfs cat COPY SHA256SUMS` must not crash (signal, sanitizer
@@ -23,7 +23,7 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/mfs-badpt.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/golden" "$work/damaged"
 
-"$PYTHON" - "$work" "$corpus" <<'PY' || { echo "pytorch.sh: could not write the files"; exit 1; }
+"$PYTHON" - "$work" "$corpus" "$here/pytorch.sh" <<'PY' || { echo "pytorch.sh: could not write the files"; exit 1; }
 import collections, io, os, pickle, random, sys, zipfile, zlib
 import torch
 work, corpus = sys.argv[1], sys.argv[2]
@@ -109,6 +109,11 @@ b = io.BytesIO()
 torch.save(sd, b)
 srcs["made_zip.pt"] = b.getvalue()
 srcs["made_legacy.pt"] = leg
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(sys.argv[3])), "..", "oracle"))
+import pytorch_tar
+tp = os.path.join(work, "sample.tar")
+pytorch_tar.make_tar(tp, *pytorch_tar.sample())
+srcs["made_ancient.tar"] = open(tp, "rb").read()
 for name, data in srcs.items():
     n = len(data)
     pk = data.find(b"data.pkl") + 60 if data[:2] == b"PK" else 20

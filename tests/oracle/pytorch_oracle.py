@@ -15,6 +15,7 @@ Made in a temp dir:
     a frozen parameter (fewer optimizer entries than parameters);
   * whole models (torch.save(model)), zip and legacy;
   * a TorchScript module (torch.jit.save) and a bare tensor;
+  * the ancient tar format (pytorch_tar.py), with views and storage views;
   * a pickle whose REDUCE would create a marker file (must never appear).
 
 Expected names: torch.load's object flattened, dict keys and list indexes
@@ -195,6 +196,10 @@ def make_files(d):
     save("whole_model.pt", m)
     save("whole_model_legacy.pt", m, legacy=True)
     save("tensor.pt", torch.arange(10.0).reshape(2, 5).t())
+    import pytorch_tar  # the ancient tar format, written by hand (torch still reads it)
+    named, tviews = pytorch_tar.sample()
+    pytorch_tar.make_tar(os.path.join(d, "ancient.tar"), named, tviews)
+    files["ancient.tar"] = os.path.join(d, "ancient.tar")
     save("list.pt", [torch.ones(2), {"a": torch.zeros(3, dtype=torch.int32)}])
     # TorchScript: scripting needs the class source, so it lives in a file
     src = os.path.join(d, "tsmod.py")
@@ -255,7 +260,7 @@ def main():
         # structure: formats, tensors/ and layers/ for state_dicts
         fmt = {"state_dict.pth": "pytorch-zip", "state_dict_legacy.pth": "pytorch-legacy",
                "state_dict_deflated.pth": "pytorch-zip", "scripted.pt": "torchscript",
-               "whole_model_legacy.pt": "pytorch-legacy"}
+               "whole_model_legacy.pt": "pytorch-legacy", "ancient.tar": "pytorch-tar"}
         for n, f in fmt.items():
             if res.get(n):
                 expect(n, res[n][1].text("format").strip() == f, f"format is not {f}")

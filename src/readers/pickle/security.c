@@ -62,6 +62,8 @@ static const struct rule safe_rules[] = {
     {"torch", "*Storage", "torch storage type"},
     {"torch.storage", "*Storage", "torch storage type"},
     {"torch.cuda", "*Storage", "torch storage type"},
+    {"torch", "*Tensor", "torch tensor type (legacy)"},
+    {"torch.cuda", "*Tensor", "torch tensor type (legacy)"},
     {"torch", "Size", "torch.Size"},
     {"torch", "device", "torch.device"},
     {"torch", "Tensor", "torch.Tensor type"},
