@@ -4,7 +4,7 @@
 #     crafted here with Python's pickle: each must make `modelfs ls` exit
 #     non-zero with exactly one stderr line containing the expected words.
 #  2. Damaged copies of the PyTorch corpus files and of torch files made
-#     here (zip, legacy, TorchScript, ancient tar): truncated at 12 places, 12 copies
+#     here (zip, legacy, TorchScript, ancient tar, PT2): truncated at 12 places, 12 copies
 #     with 1-16 random bytes changed (half in the first 512 bytes, half in
 #     the pickle or the storage area). `modelfs ls -R` then, when it opens,
 #     `modelfs cat COPY SHA256SUMS` must not crash (signal, sanitizer
@@ -114,6 +114,10 @@ import pytorch_tar
 tp = os.path.join(work, "sample.tar")
 pytorch_tar.make_tar(tp, *pytorch_tar.sample())
 srcs["made_ancient.tar"] = open(tp, "rb").read()
+import pytorch_pt2
+tp = os.path.join(work, "sample.pt2")
+pytorch_pt2.make_pt2(tp, pytorch_pt2.sample())
+srcs["made_export.pt2"] = open(tp, "rb").read()
 for name, data in srcs.items():
     n = len(data)
     pk = data.find(b"data.pkl") + 60 if data[:2] == b"PK" else 20

@@ -16,6 +16,9 @@ Made in a temp dir:
   * whole models (torch.save(model)), zip and legacy;
   * a TorchScript module (torch.jit.save) and a bare tensor;
   * the ancient tar format (pytorch_tar.py), with views and storage views;
+  * torch.export PT2 archives (pytorch_pt2.py, written after torch's writer:
+    this torch predates torch.export), with shared records and views,
+    constants, one and two models (expected: torch.as_strided's reading);
   * a pickle whose REDUCE would create a marker file (must never appear).
 
 Expected names: torch.load's object flattened, dict keys and list indexes
@@ -200,6 +203,13 @@ def make_files(d):
     named, tviews = pytorch_tar.sample()
     pytorch_tar.make_tar(os.path.join(d, "ancient.tar"), named, tviews)
     files["ancient.tar"] = os.path.join(d, "ancient.tar")
+    import pytorch_pt2  # torch.export PT2 archives, written by hand after torch's writer
+    PT2_EXPECTED["export.pt2"] = pytorch_pt2.make_pt2(os.path.join(d, "export.pt2"), pytorch_pt2.sample())
+    two = pytorch_pt2.sample()
+    two["other"] = {"weights": {"w": torch.arange(6.0).reshape(2, 3)[:, 1:]}}
+    PT2_EXPECTED["export2.pt2"] = pytorch_pt2.make_pt2(os.path.join(d, "export2.pt2"), two, folder="arch")
+    for n in PT2_EXPECTED:
+        files[n] = os.path.join(d, n)
     save("list.pt", [torch.ones(2), {"a": torch.zeros(3, dtype=torch.int32)}])
     # TorchScript: scripting needs the class source, so it lives in a file
     src = os.path.join(d, "tsmod.py")
@@ -222,7 +232,12 @@ def make_files(d):
     return files
 
 
+PT2_EXPECTED = {}
+
+
 def expected_of(path):
+    if os.path.basename(path) in PT2_EXPECTED:
+        return PT2_EXPECTED[os.path.basename(path)]
     if path.endswith("scripted.pt"):
         return flatten(torch.jit.load(path).state_dict(), "", {})
     return flatten(torch.load(path), "", {})
@@ -260,7 +275,8 @@ def main():
         # structure: formats, tensors/ and layers/ for state_dicts
         fmt = {"state_dict.pth": "pytorch-zip", "state_dict_legacy.pth": "pytorch-legacy",
                "state_dict_deflated.pth": "pytorch-zip", "scripted.pt": "torchscript",
-               "whole_model_legacy.pt": "pytorch-legacy", "ancient.tar": "pytorch-tar"}
+               "whole_model_legacy.pt": "pytorch-legacy", "ancient.tar": "pytorch-tar",
+               "export.pt2": "torch-export", "export2.pt2": "torch-export"}
         for n, f in fmt.items():
             if res.get(n):
                 expect(n, res[n][1].text("format").strip() == f, f"format is not {f}")
