@@ -44,6 +44,8 @@ PY
     seed "$corpus"/generated/pytorch/mlp_state_dict_legacy.pth "$corpus"/public/pytorch/legacy_nonzip_*/* ;;
   fuzz_pytorch_tar)
     ${PYTHON:-/usr/bin/python3} "$src/tests/oracle/pytorch_tar.py" "$dir/sample.tar" 2>/dev/null ;;
+  fuzz_pytorch_export)
+    ${PYTHON:-/usr/bin/python3} "$src/tests/oracle/pytorch_pt2.py" "$dir/sample.pt2" 2>/dev/null ;;
   fuzz_pytorch_torchscript)
     seed "$corpus"/generated/pytorch/mymodel_torchscript.pt "$corpus"/public/torchscript/*/* ;;
   fuzz_npy)
