@@ -11,6 +11,8 @@ Made in a temp dir:
     bool, int8..int64, uint8, quantized), scalars, empty tensors;
   * views sharing one storage (row/column slices, transposes, offsets,
     expand with stride 0, a non-contiguous 3-d permute), zip and legacy;
+  * an archive as a big-endian writer makes it (byteorder "big", storages
+    byte-swapped): must read as the little-endian original;
   * checkpoints with Adam (amsgrad) and SGD (momentum) state, epoch, loss,
     a frozen parameter (fewer optimizer entries than parameters);
   * whole models (torch.save(model)), zip and legacy;
@@ -179,6 +181,20 @@ def make_files(d):
         for it in zin.infolist():
             zout.writestr(it.filename, zin.read(it.filename))
     files["state_dict_deflated.pth"] = q
+    # a big-endian writer's archive: float32 storages byte-swapped, byteorder "big"
+    be_src = save("be_source.pt", {"a": torch.randn(3, 4), "b": torch.randn(6)[1:4], "c": torch.randn(2, 3).t()})
+    be = os.path.join(d, "bigendian.pt")
+    with zipfile.ZipFile(be_src) as zin, zipfile.ZipFile(be, "w", zipfile.ZIP_STORED) as zout:
+        folder = zin.namelist()[0].split("/")[0]
+        for it in zin.infolist():
+            data = zin.read(it.filename)
+            if "/data/" in it.filename:
+                data = b"".join(data[i:i + 4][::-1] for i in range(0, len(data), 4))
+            if not it.filename.endswith("/byteorder"):  # torch < 2.0 writes none
+                zout.writestr(it.filename, data)
+        zout.writestr(f"{folder}/byteorder", b"big")
+    files["bigendian.pt"] = be
+    BE_SOURCE["bigendian.pt"] = be_src
     save("dtypes.pt", dtype_zoo())
     save("dtypes_legacy.pt", {k: v for k, v in dtype_zoo().items()
                               if not v.is_quantized}, legacy=True)
@@ -233,6 +249,7 @@ def make_files(d):
 
 
 PT2_EXPECTED = {}
+BE_SOURCE = {}  # a byte-swapped copy -> the file torch.load reads for it
 
 
 def expected_of(path):
@@ -240,6 +257,8 @@ def expected_of(path):
         return PT2_EXPECTED[os.path.basename(path)]
     if path.endswith("scripted.pt"):
         return flatten(torch.jit.load(path).state_dict(), "", {})
+    if os.path.basename(path) in BE_SOURCE:
+        return flatten(torch.load(BE_SOURCE[os.path.basename(path)]), "", {})
     return flatten(torch.load(path), "", {})
 
 
