@@ -16,7 +16,8 @@ Made in a temp dir:
   * checkpoints with Adam (amsgrad) and SGD (momentum) state, epoch, loss,
     a frozen parameter (fewer optimizer entries than parameters);
   * whole models (torch.save(model)), zip and legacy;
-  * a TorchScript module (torch.jit.save) and a bare tensor;
+  * a TorchScript module (torch.jit.save), a bare tensor, tensors with
+    Python attributes, a Parameter with state, a meta tensor;
   * the ancient tar format (pytorch_tar.py), with views and storage views;
   * torch.export PT2 archives (pytorch_pt2.py, written after torch's writer:
     this torch predates torch.export), with shared records and views,
@@ -84,7 +85,8 @@ def tensor_bytes(t):
 
 def flatten(obj, prefix, out):
     if isinstance(obj, torch.Tensor):
-        out[prefix or "."] = obj
+        if obj.device.type != "meta":  # no data: checked separately
+            out[prefix or "."] = obj
     elif isinstance(obj, torch.nn.Module):
         for k, v in obj.state_dict().items():
             out[(prefix + "/" if prefix else "") + k] = v
@@ -95,6 +97,10 @@ def flatten(obj, prefix, out):
         for i, v in enumerate(obj):
             flatten(v, (prefix + "/" if prefix else "") + str(i), out)
     return out
+
+
+class SubTensor(torch.Tensor):
+    """A tensor subclass: pickled through torch._tensor._rebuild_from_type_v2."""
 
 
 class Net(torch.nn.Module):
@@ -224,9 +230,18 @@ def make_files(d):
     two = pytorch_pt2.sample()
     two["other"] = {"weights": {"w": torch.arange(6.0).reshape(2, 3)[:, 1:]}}
     PT2_EXPECTED["export2.pt2"] = pytorch_pt2.make_pt2(os.path.join(d, "export2.pt2"), two, folder="arch")
-    for n in PT2_EXPECTED:
+    for n in ("export.pt2", "export2.pt2"):
         files[n] = os.path.join(d, n)
     save("list.pt", [torch.ones(2), {"a": torch.zeros(3, dtype=torch.int32)}])
+    # tensors with Python attributes (_rebuild_from_type_v2 / parameter state), a meta tensor
+    attr = torch.arange(4.0)
+    attr.note = "x"
+    par = torch.nn.Parameter(torch.ones(3))
+    par.tag = 1
+    save("odd.pt", {"attr": attr, "param": par, "meta": torch.empty(2, 3, device="meta")})
+    # torch 1.13's torch.load fails on subclasses saved from __main__: expected by hand
+    save("subclass.pt", {"sub": torch.arange(6.0).reshape(2, 3).as_subclass(SubTensor)})
+    PT2_EXPECTED["subclass.pt"] = {"sub": torch.arange(6.0).reshape(2, 3)}
     # TorchScript: scripting needs the class source, so it lives in a file
     src = os.path.join(d, "tsmod.py")
     with open(src, "w") as f:
@@ -248,7 +263,7 @@ def make_files(d):
     return files
 
 
-PT2_EXPECTED = {}
+PT2_EXPECTED = {}  # files whose expected tensors are given, not torch.load's
 BE_SOURCE = {}  # a byte-swapped copy -> the file torch.load reads for it
 
 
@@ -343,6 +358,11 @@ def main():
             expect("whole_model.pt", m.text("metadata/model_class").strip().endswith("Net"), "model_class")
             sec = m.text("security/unsafe")
             expect("whole_model.pt", "__main__.Net" in sec, "security/unsafe lacks the model class")
+        if res.get("odd.pt"):
+            paths, m = res["odd.pt"]
+            expect("odd.pt", m.text("raw/data.pkl/meta/shape").strip() == "[2, 3]" and
+                   "meta" in m.text("raw/data.pkl/meta/device"), "meta tensor not described in raw/")
+            expect("odd.pt", "tensors/meta/data" not in paths, "a meta tensor got data")
         for n in ("state_dict.pth", "state_dict_legacy.pth", "dtypes.pt"):
             if res.get(n):
                 expect(n, res[n][1].text("security/unsafe") == "", "security/unsafe not empty")
