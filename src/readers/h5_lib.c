@@ -173,6 +173,14 @@ int h5_canary_enabled(void)
     return !(s && strcmp(s, "0") == 0);
 }
 
+/* Sanitizer builds (ASan tests, libFuzzer): a memory error the sanitizer
+ * finds in the child ends it through this callback instead of the fuzzer's
+ * (which would save the input as a crash of the whole target). Weak: absent
+ * from normal builds. */
+extern void __sanitizer_set_death_callback(void (*cb)(void)) __attribute__((weak));
+#define CANARY_SANITIZER_EXIT 99
+static void canary_death(void) { _exit(CANARY_SANITIZER_EXIT); }
+
 /* Runs h5_model_canary() in a child. @return MFS_OK when the child exited
  * 0, MFS_OK too when fork is impossible (logged), else MFS_FATAL. Caller
  * holds the lock (so no other thread is inside HDF5 when we fork). */
@@ -204,6 +212,7 @@ int h5_canary_run(mfs_src *src, const char *label, struct h5_model *tmpl, mfs_er
         signal(SIGFPE, SIG_DFL);
         signal(SIGILL, SIG_DFL);
         signal(SIGABRT, SIG_DFL);
+        if (__sanitizer_set_death_callback) __sanitizer_set_death_callback(canary_death);
         alarm((unsigned)canary_timeout() + 5);
         int rc = h5_model_canary(src, label, tmpl);
         _exit(rc == 0 ? 0 : 3);
@@ -240,6 +249,10 @@ int h5_canary_run(mfs_src *src, const char *label, struct h5_model *tmpl, mfs_er
     }
     close(pfd[0]);
     if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return MFS_OK;
+    if (WIFEXITED(status) && WEXITSTATUS(status) == CANARY_SANITIZER_EXIT)
+        return mfs_err_set(e, MFS_FATAL, EINVAL, -1,
+                           "a memory error was detected while walking the file's metadata "
+                           "(sanitizer build): the HDF5 structures are corrupt");
     if (WIFSIGNALED(status))
         return mfs_err_set(e, MFS_FATAL, EINVAL, -1,
                            "libhdf5 crashed (signal %d) while walking the file's metadata: "
