@@ -56,7 +56,7 @@ static int lg_bid(const struct mfs_probe *p, int best)
     for (size_t i = 0; i + 12 <= lim; i++)
         if (p->head[i] == 0x8a && p->head[i + 1] == 10 && memcmp(p->head + i + 2, MAGIC, 10) == 0)
             return 90;
-    if (p->head_len > 32 && memmem(p->head, 40, MAGIC_DEC, sizeof MAGIC_DEC - 1)) return 90;
+    if (p->head_len > 32 && memmem(p->head, p->head_len < 40 ? p->head_len : 40, MAGIC_DEC, sizeof MAGIC_DEC - 1)) return 90;
     return -1;
 }
 
