@@ -47,8 +47,9 @@ int64_t mfs_values_read(const mfs_tensor *t, uint64_t off, void *buf, size_t len
     unsigned w = in->values_width, cell = w + 1, isz = in->itemsize;
     uint64_t cols = t->ndim ? t->shape[t->ndim - 1] : 1;
     uint64_t e0 = off / cell, e1 = (off + len - 1) / cell; /* inclusive */
-    unsigned char *raw = malloc((size_t)BATCH * isz);
-    char *txt = malloc((size_t)BATCH * cell);
+    size_t batch = (size_t)(e1 - e0 + 1 < BATCH ? e1 - e0 + 1 : BATCH); /* small reads, small buffers */
+    unsigned char *raw = malloc(batch * isz);
+    char *txt = malloc(batch * cell);
     if (!raw || !txt) {
         free(raw);
         free(txt);
@@ -56,7 +57,7 @@ int64_t mfs_values_read(const mfs_tensor *t, uint64_t off, void *buf, size_t len
     }
     size_t done = 0;
     for (uint64_t el = e0; el <= e1;) {
-        size_t n = (size_t)(e1 - el + 1 < BATCH ? e1 - el + 1 : BATCH);
+        size_t n = (size_t)(e1 - el + 1 < batch ? e1 - el + 1 : batch);
         if (mfs_tensor_read(t, el * isz, raw, n * isz, e) != (int64_t)(n * isz)) {
             free(raw);
             free(txt);
