@@ -354,10 +354,58 @@ uint32_t mfs_tree_add_textf(mfs_tree *t, uint32_t parent, const char *path, cons
     return id;
 }
 
+/* Rewrites, in place, every real number of the JSON text @s in its
+ * shortest form that reads back to the same double (0.90000000000000002 ->
+ * 0.9), as Python prints them; jansson only knows a fixed precision. The
+ * text never grows: a shortest form is never longer than %.17g. */
+static void shorten_reals(char *s)
+{
+    char *w = s;
+    for (const char *r = s; *r;) {
+        if (*r == '"') { /* copy a string, escapes included */
+            *w++ = *r++;
+            while (*r && *r != '"') {
+                if (*r == '\\' && r[1]) *w++ = *r++;
+                *w++ = *r++;
+            }
+            if (*r) *w++ = *r++;
+            continue;
+        }
+        if (*r == '-' || (*r >= '0' && *r <= '9')) {
+            size_t n = strspn(r, "0123456789+-.eE");
+            char tok[64];
+            if (n < sizeof tok && strcspn(r, ".eE") < n) {
+                memcpy(tok, r, n);
+                tok[n] = 0;
+                double d = strtod(tok, NULL);
+                char best[64];
+                for (int p = 1; p <= 17; p++) {
+                    snprintf(best, sizeof best, "%.*g", p, d);
+                    if (strtod(best, NULL) == d) break;
+                }
+                if (!strpbrk(best, ".eEn")) strcat(best, ".0"); /* stay a real */
+                if (strlen(best) <= n) {
+                    memcpy(w, best, strlen(best));
+                    w += strlen(best);
+                    r += n;
+                    continue;
+                }
+            }
+            memmove(w, r, n);
+            w += n;
+            r += n;
+            continue;
+        }
+        *w++ = *r++;
+    }
+    *w = 0;
+}
+
 uint32_t mfs_tree_add_json(mfs_tree *t, uint32_t parent, const char *path, const json_t *v)
 {
     char *s = json_dumps(v, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY);
     if (!s) return 0;
+    shorten_reals(s);
     uint32_t id = mfs_tree_add_textf(t, parent, path, "%s\n", s);
     free(s);
     return id;

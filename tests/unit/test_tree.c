@@ -107,3 +107,23 @@ MFS_TEST(test_tree_values_json)
     json_decref(o);
     mfs_tree_free(t);
 }
+
+MFS_TEST(test_tree_json_shortest_reals)
+{
+    mfs_tree *t = mfs_tree_new();
+    json_t *o = json_pack("{s:f, s:f, s:f, s:s, s:i}", "lr", 0.9, "eps", 1e-8, "third", 0.1 + 0.2,
+                          "text", "0.90000000000000002", "n", 3);
+    uint32_t id = mfs_tree_add_json(t, MFS_ROOT, "c.json", o);
+    MFS_ASSERT(id);
+    const char *s = t->n[id].bytes;
+    MFS_ASSERT(strstr(s, "\"lr\": 0.9,"));
+    MFS_ASSERT(strstr(s, "\"eps\": 1e-8,") || strstr(s, "\"eps\": 1e-08,"));
+    MFS_ASSERT(strstr(s, "\"third\": 0.30000000000000004,")); /* exact when needed */
+    MFS_ASSERT(strstr(s, "\"text\": \"0.90000000000000002\"")); /* strings untouched */
+    MFS_ASSERT(strstr(s, "\"n\": 3\n"));
+    json_t *back = json_loads(s, 0, NULL);
+    MFS_ASSERT(json_real_value(json_object_get(back, "lr")) == 0.9);
+    json_decref(back);
+    json_decref(o);
+    mfs_tree_free(t);
+}
