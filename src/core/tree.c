@@ -424,6 +424,7 @@ uint32_t mfs_tree_add_value(mfs_tree *t, uint32_t parent, const char *path, cons
     }
     char *s = json_dumps(v, JSON_ENCODE_ANY | JSON_REAL_PRECISION(17));
     if (!s) return 0;
+    shorten_reals(s);
     uint32_t id = mfs_tree_add_textf(t, parent, path, "%s\n", s);
     free(s);
     return id;
