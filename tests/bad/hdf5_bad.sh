@@ -128,7 +128,7 @@ for f in "$work"/out/*; do
   if run "ls -R" "$c" 1 ls -R "$f"; then
     nopen=$((nopen + 1))
     mapfile -t files < <(timeout 30 "$MODELFS" tree "$f" 2>/dev/null |
-      grep -E '(/data$|^raw/.*[^/]$|^metadata/|^optimizer/step$)' | grep -av '/data.npy$' | head -400)
+      grep -aE '(/data$|^raw/.*[^/]$|^metadata/|^optimizer/step$)' | grep -av '/data.npy$' | head -400)
     if [ ${#files[@]} -gt 0 ]; then
       run "cat" "$c" 0 cat "$f" "${files[@]}"
     fi
