@@ -57,15 +57,19 @@ void h5_thread_init(void)
     t_ready = 1;
 }
 
+/* Nesting depth of h5_enter in this thread: the chunk decoder's locate
+ * callback enters while the canary (or a build) may already hold it. */
+static __thread int t_depth;
+
 void h5_enter(void)
 {
-    pthread_mutex_lock(&h5_lock);
+    if (t_depth++ == 0) pthread_mutex_lock(&h5_lock);
     h5_thread_init();
 }
 
 void h5_leave(void)
 {
-    pthread_mutex_unlock(&h5_lock);
+    if (--t_depth == 0) pthread_mutex_unlock(&h5_lock);
 }
 
 /* ---- errors ------------------------------------------------------------ */

@@ -28,6 +28,7 @@
  * recently read is closed first. Reads run under h5_lock (the tensor's
  * `lock`). */
 #include "readers/h5_lib.h"
+#include "readers/h5_chunks.h"
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,6 +51,7 @@ struct h5_dctx {
     size_t chunk_bytes;        /* chunked: bytes of one chunk, else 0 */
     size_t cache_bytes;        /* its chunk cache size (0: not chunked) */
     int converts;              /* file type != memory type: HDF5 converts */
+    struct h5z *z;             /* gzip/shuffle chunks decoded here (h5_chunks.c) */
     size_t conv_size;          /* max(file, memory) element size */
     unsigned long long last_use;
 };
@@ -440,16 +442,30 @@ static int read_elems(struct h5_dctx *c, uint64_t k0, uint64_t k1, void *dst, mf
     return MFS_OK;
 }
 
-/* The CUSTOM read callback (the core holds h5_lock around it). */
-static int h5_read_cb(const mfs_tensor *t, uint64_t off, void *buf, size_t len, mfs_err *e)
+/* Elements [k0, k1) into @dst: through h5_chunks.c when the dataset has a
+ * decoder (taking h5_lock only to locate chunks, or for the libhdf5 path
+ * when a chunk is unallocated), else through libhdf5 (caller holds the
+ * lock). */
+static int read_range(struct h5_dctx *c, uint64_t k0, uint64_t k1, void *dst, mfs_err *e)
 {
-    struct h5_dctx *c = t->read_ctx;
-    h5_thread_init();
-    MFS_FORWARD(ensure_open(c, e));
+    if (!c->z) return read_elems(c, k0, k1, dst, e);
+    int rc = h5z_read(c->z, k0, k1, dst, e);
+    if (rc != H5Z_FALLBACK) return rc;
+    h5_enter();
+    rc = ensure_open(c, e);
+    if (rc == MFS_OK) rc = read_elems(c, k0, k1, dst, e);
+    h5_leave();
+    return rc;
+}
+
+/* Bytes [off, off+len) of the canonical data: whole elements straight
+ * into @buf, partial ones at either end through a bounce buffer. */
+static int read_bytes(struct h5_dctx *c, uint64_t off, void *buf, size_t len, mfs_err *e)
+{
     uint64_t esz = c->esz, end = off + len;
     uint64_t ea = (off + esz - 1) / esz, eb = end / esz;
     unsigned char *out = buf;
-    if (ea < eb) MFS_FORWARD(read_elems(c, ea, eb, out + (ea * esz - off), e));
+    if (ea < eb) MFS_FORWARD(read_range(c, ea, eb, out + (ea * esz - off), e));
     unsigned char *tmp = NULL;
     if (off % esz || end % esz) {
         tmp = malloc(esz);
@@ -458,18 +474,49 @@ static int h5_read_cb(const mfs_tensor *t, uint64_t off, void *buf, size_t len, 
     int rc = MFS_OK;
     if (off % esz) { /* head: part of element off/esz */
         uint64_t k = off / esz;
-        rc = read_elems(c, k, k + 1, tmp, e);
+        rc = read_range(c, k, k + 1, tmp, e);
         if (rc == MFS_OK) {
             uint64_t lo = off - k * esz, hi = end - k * esz < esz ? end - k * esz : esz;
             memcpy(out, tmp + lo, (size_t)(hi - lo));
         }
     }
     if (rc == MFS_OK && end % esz && !(off % esz && off / esz == eb)) { /* tail */
-        rc = read_elems(c, eb, eb + 1, tmp, e);
+        rc = read_range(c, eb, eb + 1, tmp, e);
         if (rc == MFS_OK) memcpy(out + (eb * esz - off), tmp, (size_t)(end - eb * esz));
     }
     free(tmp);
     return rc;
+}
+
+/* The CUSTOM read callback of libhdf5-read tensors (the core holds
+ * h5_lock around it). */
+static int h5_read_cb(const mfs_tensor *t, uint64_t off, void *buf, size_t len, mfs_err *e)
+{
+    struct h5_dctx *c = t->read_ctx;
+    h5_thread_init();
+    MFS_FORWARD(ensure_open(c, e));
+    return read_bytes(c, off, buf, len, e);
+}
+
+/* The callback of tensors with a chunk decoder: no core lock, so reads
+ * of such tensors run in parallel; h5_lock is taken inside only around
+ * libhdf5 calls. */
+static int h5_read_fast_cb(const mfs_tensor *t, uint64_t off, void *buf, size_t len, mfs_err *e)
+{
+    return read_bytes(t->read_ctx, off, buf, len, e);
+}
+
+/* h5z_locate_fn: where a chunk lives, asked of libhdf5 under the lock. */
+static int locate_chunk(void *ctx, const hsize_t *offset, haddr_t *addr, hsize_t *size,
+                        unsigned *mask, mfs_err *e)
+{
+    struct h5_dctx *c = ctx;
+    h5_enter();
+    int rc = ensure_open(c, e);
+    if (rc == MFS_OK && H5Dget_chunk_info_by_coord(c->dset, offset, mask, addr, size) < 0)
+        rc = h5_err(e, MFS_FAILED, EIO, "%s: cannot locate a chunk", c->path);
+    h5_leave();
+    return rc == MFS_OK ? 0 : -1;
 }
 
 void h5_tensor_close_all(struct h5_model *m)
@@ -482,6 +529,7 @@ void h5_tensor_close_all(struct h5_model *m)
             g_cache -= c->cache_bytes;
         }
         if (c->mem >= 0) H5Tclose(c->mem);
+        h5z_free(c->z);
         free(c->path);
         free(c);
     }
@@ -666,15 +714,41 @@ int h5_tensor_from_dataset(struct h5_model *m, mfs_tree *t, hid_t dset, const ch
     c->swap = tm.swap;
     c->chunk_bytes = chunk_bytes;
     if (chunk_bytes) {
-        /* two sweeps at once (two readers, or readahead and a reader) */
-        size_t want = 2 * band + 2 * chunk_bytes > 4 * chunk_bytes ? 2 * band + 2 * chunk_bytes
+        /* two sweeps at once (two readers, or readahead and a reader),
+         * with room for their bands to overlap in time */
+        size_t want = 3 * band + 2 * chunk_bytes > 4 * chunk_bytes ? 3 * band + 2 * chunk_bytes
                                                                     : 4 * chunk_bytes;
         c->cache_bytes = want < CACHE_MIN ? CACHE_MIN : want > CACHE_MAX ? CACHE_MAX : want;
     }
     c->converts = H5Tequal(ft, c->mem) <= 0;
     c->conv_size = H5Tget_size(ft) > c->esz ? H5Tget_size(ft) : c->esz;
     m->ctx[m->nctx++] = c;
-    mfs_tensor_set_custom(tn, h5_read_cb, c, m->src, &h5_lock);
+    /* gzip/shuffle chunks of a type needing at most a byte swap: decoded
+     * by h5_chunks.c, in parallel (MFS_H5_CHUNKS=0 in the environment: off) */
+    size_t zswap = 0;
+    int zok = layout == H5D_CHUNKED && nd >= 1 && dcpl >= 0 && !*why;
+    if (zok && !c->converts) zswap = tm.swap;
+    else if (zok && tm.be && tm.plain_ok && tm.extra_nd == 0 && tm.swap == 0 &&
+             tm.dt != MFS_DT_C64 && tm.dt != MFS_DT_C128)
+        zswap = c->esz;
+    else zok = 0;
+    const char *zenv = getenv("MFS_H5_CHUNKS");
+    if (zok && !(zenv && strcmp(zenv, "0") == 0)) {
+        struct h5z_geom g;
+        memset(&g, 0, sizeof g);
+        g.nd = nd;
+        memcpy(g.dims, dims, sizeof(hsize_t) * (size_t)nd);
+        g.esz = c->esz;
+        g.swap = zswap;
+        if (h5z_eligible(dcpl, &g)) c->z = h5z_new(&g, m->src, c->cache_bytes, locate_chunk, c);
+        H5Eclear2(H5E_DEFAULT);
+    }
+    if (c->z) {
+        mfs_tensor_set_custom(tn, h5_read_fast_cb, c, m->src, NULL);
+        json_object_set_new(info, "decoder", json_string("modelfs (zlib, parallel)"));
+    } else {
+        mfs_tensor_set_custom(tn, h5_read_cb, c, m->src, &h5_lock);
+    }
     c = NULL;
     tn->info = info;
     info = NULL;
@@ -690,105 +764,5 @@ out:
     if (dcpl >= 0) H5Pclose(dcpl);
     if (space >= 0) H5Sclose(space);
     if (ft >= 0) H5Tclose(ft);
-    return rc;
-}
-
-/* ---- strings and scalars ------------------------------------------------- */
-
-char *h5_dataset_text(hid_t dset, size_t limit, size_t *len, mfs_err *e)
-{
-    hid_t ft = H5Dget_type(dset), space = H5Dget_space(dset), mem = H5I_INVALID_HID;
-    char *res = NULL;
-    void *buf = NULL;
-    hssize_t n = 0;
-    int vlen = 0;
-    if (ft < 0 || space < 0) {
-        h5_err(e, MFS_FAILED, EIO, "cannot read a string dataset's header");
-        goto out;
-    }
-    H5S_class_t sc = H5Sget_simple_extent_type(space);
-    n = sc == H5S_NULL ? 0 : sc == H5S_SCALAR ? 1 : H5Sget_simple_extent_npoints(space);
-    size_t w = H5Tget_size(ft);
-    vlen = H5Tis_variable_str(ft) > 0;
-    size_t per = vlen ? sizeof(char *) : w;
-    if (n < 0 || per == 0 || (size_t)n > limit / per) {
-        mfs_err_set(e, MFS_FAILED, EFBIG, -1, "string dataset larger than %zu bytes", limit);
-        goto out;
-    }
-    buf = calloc((size_t)n + 1, per);
-    if (vlen) {
-        mem = H5Tcopy(H5T_C_S1);
-        if (mem >= 0) {
-            H5Tset_size(mem, H5T_VARIABLE);
-            H5Tset_cset(mem, H5Tget_cset(ft));
-        }
-    } else {
-        mem = H5Tcopy(ft);
-    }
-    if (!buf || mem < 0) {
-        mfs_err_set(e, MFS_FAILED, ENOMEM, -1, "out of memory");
-        goto out;
-    }
-    if (n > 0 && H5Dread(dset, mem, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0) {
-        h5_err(e, MFS_FAILED, EIO, "cannot read a string dataset");
-        vlen = 0; /* nothing to reclaim */
-        goto out;
-    }
-    size_t total = 0;
-    for (hssize_t i = 0; i < n; i++) {
-        const char *s = vlen ? ((char **)buf)[i] : (char *)buf + (size_t)i * w;
-        total += (s ? (vlen ? strlen(s) : strnlen(s, w)) : 0) + 1;
-        if (total > limit) break;
-    }
-    if (total > limit) {
-        mfs_err_set(e, MFS_FAILED, EFBIG, -1, "string dataset larger than %zu bytes", limit);
-        goto out;
-    }
-    res = malloc(total + 1);
-    if (!res) {
-        mfs_err_set(e, MFS_FAILED, ENOMEM, -1, "out of memory");
-        goto out;
-    }
-    size_t pos = 0;
-    for (hssize_t i = 0; i < n; i++) {
-        const char *s = vlen ? ((char **)buf)[i] : (char *)buf + (size_t)i * w;
-        size_t l = s ? (vlen ? strlen(s) : strnlen(s, w)) : 0;
-        if (l) memcpy(res + pos, s, l);
-        pos += l;
-        res[pos++] = '\n';
-    }
-    res[pos] = 0;
-    *len = pos;
-out:
-    if (vlen && buf && mem >= 0 && n > 0) H5Dvlen_reclaim(mem, space, H5P_DEFAULT, buf);
-    free(buf);
-    if (mem >= 0) H5Tclose(mem);
-    if (space >= 0) H5Sclose(space);
-    if (ft >= 0) H5Tclose(ft);
-    return res;
-}
-
-int h5_read_scalar_i64(hid_t dset, long long *v)
-{
-    hid_t space = H5Dget_space(dset), ft = H5Dget_type(dset);
-    int rc = MFS_FAILED;
-    if (space < 0 || ft < 0) goto out;
-    hssize_t n = H5Sget_simple_extent_npoints(space);
-    H5T_class_t c = H5Tget_class(ft);
-    if (n != 1) goto out;
-    if (c == H5T_INTEGER) {
-        if (H5Dread(dset, H5T_NATIVE_LLONG, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) >= 0) rc = MFS_OK;
-    } else if (c == H5T_FLOAT) {
-        double d;
-        if (H5Dread(dset, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, &d) >= 0 &&
-            d > -9e18 && d < 9e18) {
-            *v = (long long)d;
-            rc = MFS_OK;
-        }
-    }
-out:
-    H5Eclear2(H5E_DEFAULT);
-    if (ft >= 0) H5Tclose(ft);
-    if (space >= 0) H5Sclose(space);
     return rc;
 }
