@@ -34,6 +34,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -190,12 +191,34 @@ extern void __sanitizer_set_death_callback(void (*cb)(void)) __attribute__((weak
 extern void __asan_set_error_report_callback(void (*cb)(const char *)) __attribute__((weak));
 #define CANARY_LIB_EXIT 99
 #define CANARY_OWN_EXIT 98
-static int g_child_stderr = -1;
 static int g_own_bug;
+
+/* 1 when stack line @line is the sanitizer's own frame (an interceptor
+ * or allocator: malloc, memcpy, __interceptor_memcpy ...), not the code
+ * that made the bad call. */
+static int sanitizer_frame(const char *line)
+{
+    static const char *const fns[] = {"malloc", "calloc", "realloc", "free", "memcpy", "memmove",
+                                      "memset", "memcmp", "strlen", "strnlen", "strcpy", "strncpy",
+                                      "strcmp", "strncmp", "strdup", "strndup", "posix_memalign",
+                                      "aligned_alloc", NULL};
+    if (strstr(line, "sanitizer_common") || strstr(line, "libasan") || strstr(line, "libclang_rt"))
+        return 1;
+    const char *in = strstr(line, " in ");
+    if (!in) return 0;
+    in += 4;
+    if (!strncmp(in, "__interceptor_", 14) || !strncmp(in, "__asan_", 7) ||
+        !strncmp(in, "__sanitizer_", 12) || !strncmp(in, "__interceptor", 13))
+        return 1;
+    size_t n = strcspn(in, " (");
+    for (size_t i = 0; fns[i]; i++)
+        if (strlen(fns[i]) == n && !strncmp(in, fns[i], n)) return 1;
+    return 0;
+}
 
 static void canary_report(const char *report)
 {
-    /* the first stack frame that is not the sanitizer's own interceptor */
+    /* the first stack frame that is not the sanitizer's own */
     const char *p = report;
     int lib = 0;
     while ((p = strstr(p, "    #")) != NULL) {
@@ -204,16 +227,11 @@ static void canary_report(const char *report)
         char line[512];
         snprintf(line, sizeof line, "%.*s", (int)(n < sizeof line - 1 ? n : sizeof line - 1), p);
         p += n;
-        if (strstr(line, "interceptor") || strstr(line, "sanitizer_common") || strstr(line, "libasan") ||
-            strstr(line, "libclang_rt"))
-            continue;
+        if (sanitizer_frame(line)) continue;
         lib = strstr(line, "libhdf5") != NULL;
         break;
     }
-    if (!lib) {
-        g_own_bug = 1;
-        if (g_child_stderr >= 0 && write(g_child_stderr, report, strlen(report)) < 0) {}
-    }
+    if (!lib) g_own_bug = 1;
 }
 
 static void canary_death(void) { _exit(g_own_bug ? CANARY_OWN_EXIT : CANARY_LIB_EXIT); }
@@ -245,9 +263,13 @@ int h5_canary_run(mfs_src *src, const char *label, struct h5_model *tmpl, mfs_er
                 strerror(errno));
         return MFS_OK;
     }
+    /* sanitizer builds: the child's stderr goes to a memory file, shown
+     * only when the child found a bug in modelfs' own code */
+    int errfd = __asan_set_error_report_callback ? memfd_create("mfs-canary-stderr", MFD_CLOEXEC) : -1;
     fflush(stderr);
     pid_t pid = fork();
     if (pid < 0) {
+        if (errfd >= 0) close(errfd);
         close(pfd[0]);
         close(pfd[1]);
         mfs_log("%s: cannot fork the HDF5 canary (%s); opening without it", label,
@@ -264,12 +286,8 @@ int h5_canary_run(mfs_src *src, const char *label, struct h5_model *tmpl, mfs_er
         signal(SIGILL, SIG_DFL);
         signal(SIGABRT, SIG_DFL);
         if (__sanitizer_set_death_callback) __sanitizer_set_death_callback(canary_death);
-        if (__asan_set_error_report_callback) {
-            __asan_set_error_report_callback(canary_report);
-            int dn = open("/dev/null", O_WRONLY | O_CLOEXEC);
-            g_child_stderr = dup(2);
-            if (dn >= 0) dup2(dn, 2);
-        }
+        if (__asan_set_error_report_callback) __asan_set_error_report_callback(canary_report);
+        if (errfd >= 0) dup2(errfd, 2);
         alarm((unsigned)canary_timeout() + 5);
         int rc = h5_model_canary(src, label, tmpl);
         _exit(rc == 0 ? 0 : 3);
@@ -292,6 +310,7 @@ int h5_canary_run(mfs_src *src, const char *label, struct h5_model *tmpl, mfs_er
         if (w == pid) break;
         if (w < 0 && errno != EINTR) {
             close(pfd[0]);
+            if (errfd >= 0) close(errfd);
             mfs_log("%s: lost the HDF5 canary (%s)", label, strerror(errno));
             return MFS_OK;
         }
@@ -299,18 +318,32 @@ int h5_canary_run(mfs_src *src, const char *label, struct h5_model *tmpl, mfs_er
             kill(pid, SIGKILL);
             waitpid(pid, &status, 0);
             close(pfd[0]);
+            if (errfd >= 0) close(errfd);
             return mfs_err_set(e, MFS_FATAL, EINVAL, -1,
                                "HDF5 metadata walk did not finish in %d s: the file is "
                                "corrupt (libhdf5 loops on it)", canary_timeout());
         }
     }
     close(pfd[0]);
-    if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return MFS_OK;
-    if (WIFEXITED(status) && WEXITSTATUS(status) == CANARY_OWN_EXIT) {
-        /* a sanitizer found a bug in modelfs' own code (report above) */
-        fprintf(stderr, "modelfs: BUG: memory error in modelfs code while checking %s\n", label);
+    /* A sanitizer report from modelfs' own code (CANARY_OWN_EXIT), or a
+     * sanitizer exit that bypassed our callbacks (UBSan dies with status 1;
+     * the child never exits 1 otherwise): show the child's report and
+     * abort, so tests and fuzzers see the bug. */
+    if (errfd >= 0 && WIFEXITED(status) &&
+        (WEXITSTATUS(status) == CANARY_OWN_EXIT || WEXITSTATUS(status) == 1)) {
+        char buf[4096];
+        ssize_t n;
+        off_t at = 0;
+        while ((n = pread(errfd, buf, sizeof buf, at)) > 0) {
+            if (write(2, buf, (size_t)n) < 0) break;
+            at += n;
+        }
+        fprintf(stderr, "modelfs: BUG: sanitizer report from modelfs code while checking %s\n",
+                label);
         abort();
     }
+    if (errfd >= 0) close(errfd);
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return MFS_OK;
     if (WIFEXITED(status) && WEXITSTATUS(status) == CANARY_LIB_EXIT)
         return mfs_err_set(e, MFS_FATAL, EINVAL, -1,
                            "a memory error was detected while walking the file's metadata "
