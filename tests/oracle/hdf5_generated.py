@@ -20,7 +20,8 @@ Cases (each one row of output):
   keras3       Keras 3 .weights.h5 (layers/<x>/vars/<i>, optimizer/vars,
                bfloat16 with dtype="bfloat16") standalone, inside a stored
                .keras with config.json (names, slots, assets, in-place
-               offsets) and a deflated .keras; a .keras that is HDF5
+               offsets), a deflated .keras and the unzipped (zipped=False)
+               directory; a .keras that is HDF5
 """
 import hashlib
 import io
@@ -517,6 +518,17 @@ def check_keras3():
         if not p.endswith("extra/vars/0"):
             m.check_tensor(f"tensors/{p}", v, p)
     notes.append("deflated .keras")
+
+    # zipped=False: a directory holding the same files
+    upath = os.path.join(TMP, "unzipped_model")
+    zipfile.ZipFile(kpath).extractall(upath)
+    m = Model(upath)
+    if m.text("format") != "keras-v3\n" or m.ls("layers") != ["encoder", "bn", "head", "rnn", "drop"]:
+        raise Failure(f"unzipped .keras: format {m.text('format')!r}, layers {m.ls('layers')}")
+    m.check_tensor("layers/head/vars/0", data["layers/dense_1/vars/0"], "unzipped head kernel")
+    if m.text("assets/vocab/words.txt") != "a\nb\n":
+        raise Failure("unzipped .keras: assets")
+    notes.append("unzipped .keras directory")
     return ", ".join(notes)
 
 
