@@ -17,6 +17,9 @@
  *   h5_tensor.c a dataset -> mfs_tensor: dtype mapping, PLAIN locator for
  *               contiguous unfiltered data, else a CUSTOM read through
  *               hyperslab selections that touch only the needed chunks.
+ *   h5_chunks.c gzip/shuffle chunks inflated by modelfs outside the lock,
+ *               in parallel (libhdf5 only says where each chunk lives).
+ *   h5_strings.c string and scalar dataset contents (read at mount).
  *   h5_raw.c    raw/: groups -> dirs, datasets -> tensor dirs (strings ->
  *               text), attributes -> files under "@attrs".
  *   h5_keras.c  Keras 1/2 legacy layouts (layer_names, weight_names,
@@ -28,9 +31,10 @@
  * Locking: libhdf5 is not to be entered by two threads at once through
  * our code. One process-wide mutex (h5_lock) guards every HDF5 call: the
  * readers take it around their metadata work at mount, and CUSTOM tensors
- * carry it as their `lock`, which the core holds around the read
- * callback. Functions below say "caller holds the lock" when they need it.
- */
+ * read through libhdf5 carry it as their `lock`, which the core holds
+ * around the read callback; tensors decoded by h5_chunks.c have no `lock`
+ * and take it (h5_enter, which nests) only around libhdf5 calls.
+ * Functions below say "caller holds the lock" when they need it. */
 #ifndef MFS_H5_LIB_H
 #define MFS_H5_LIB_H
 #ifndef MFS_INTERNAL
@@ -162,7 +166,7 @@ json_t *h5_attr_json(hid_t obj, const char *name);
  *  17; 9 for float32 when @is_f32). Writes at most 32 bytes to @buf. */
 void h5_fmt_double(char *buf, double v, int is_f32);
 
-/* ---- h5_tensor.c ------------------------------------------------------- */
+/* ---- h5_tensor.c (and h5_strings.c) ----------------------------------- */
 
 struct h5_model;
 
