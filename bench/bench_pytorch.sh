@@ -99,13 +99,7 @@ for i in $(seq "$N"); do
     m_again+=("$(bench_time_cmd $T cat "$MNT/$BIG_DATA")")
     bench_stop "$MNT" "$BENCH_PID"
 
-    bench_mount_fg "$CMNT" "$MFS_CEILING" "$FILE" "$BIG_OFF" "$BIG_LEN" "$CMNT" -f
-    c_first+=("$(bench_time_cmd $T cat "$CMNT/data")")
-    c_again+=("$(bench_time_cmd $T cat "$CMNT/data")")
-    bench_stop "$CMNT" "$BENCH_PID"
-
-    f_cat+=("$(bench_time_cmd dd if="$FILE" of=/dev/null bs=1M status=none \
-        iflag=skip_bytes,count_bytes skip="$BIG_OFF" count="$BIG_LEN")")
+    bench_baselines "$FILE" "$BIG_OFF" "$BIG_LEN"
 
     if command -v fuse-zip >/dev/null 2>&1; then
         bench_mount_fg "$ZMNT" fuse-zip -r -f "$FILE" "$ZMNT"

@@ -244,13 +244,7 @@ for i in $(seq "$N"); do
     bench_stop "$MNT" "$BENCH_PID"
     [ "$matched" = 1 ] || bench_die "the variable's crc32c was not verified as matched"
 
-    bench_mount_fg "$CMNT" "$MFS_CEILING" "$S0" "$BIG_OFF" "$BIG_LEN" "$CMNT" -f
-    c_first+=("$(bench_time_cmd $T cat "$CMNT/data")")
-    c_again+=("$(bench_time_cmd $T cat "$CMNT/data")")
-    bench_stop "$CMNT" "$BENCH_PID"
-
-    f_cat+=("$(bench_time_cmd dd if="$S0" of=/dev/null bs=1M status=none \
-        iflag=skip_bytes,count_bytes skip="$BIG_OFF" count="$BIG_LEN")")
+    bench_baselines "$S0" "$BIG_OFF" "$BIG_LEN"
 done
 gb() { bench_gbps "$BIG_LEN" "$(bench_min "$@")"; }
 mf=$(gb "${m_first[@]}") ma=$(gb "${m_again[@]}")
