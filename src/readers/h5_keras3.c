@@ -117,11 +117,6 @@ static int natcmp(const char *x, const char *y)
     return *x ? 1 : *y ? -1 : 0;
 }
 
-static int cmp_ent(const void *a, const void *b)
-{
-    return natcmp((*(struct h5_entry *const *)a)->path, (*(struct h5_entry *const *)b)->path);
-}
-
 /* ---- the layer list --------------------------------------------------- */
 
 struct layer {
@@ -161,21 +156,16 @@ static int layers_add(struct layers *l, const char *stored, const char *display)
     return 0;
 }
 
-static herr_t name_cb(hid_t g, const char *name, const H5L_info_t *info, void *data)
+static int cmp_group_nat(const void *a, const void *b)
 {
-    (void)g, (void)info;
-    struct h5_strv *s = data;
-    char **v = realloc(s->v, (s->n + 1) * sizeof *v);
-    if (!v) return -1;
-    s->v = v;
-    if (!(s->v[s->n] = strdup(name))) return -1;
-    s->n++;
-    return s->n > 1000000 ? 1 : 0;
+    return natcmp((*(const struct k3_group *const *)a)->stored,
+                  (*(const struct k3_group *const *)b)->stored);
 }
 
-static int cmp_nat_str(const void *a, const void *b)
+static int cmp_group_str(const void *a, const void *b)
 {
-    return natcmp(*(char *const *)a, *(char *const *)b);
+    return strcmp((*(const struct k3_group *const *)a)->stored,
+                  (*(const struct k3_group *const *)b)->stored);
 }
 
 /* The model config's layer list (Sequential/Functional), or NULL. */
@@ -187,17 +177,31 @@ static json_t *config_layers(json_t *cfg)
     return json_is_array(ls) ? ls : NULL;
 }
 
-/* Fills @out: layers in config order (mapped through Keras' container
- * naming), then any other groups under @lroot in natural order. */
-static int list_layers(struct h5_model *m, hid_t lroot, struct layers *out)
+/* 1 when @name is one of the @n groups of @by_name (sorted by strcmp). */
+static int group_exists(struct k3_group *const *by_name, size_t n, const char *name)
 {
-    struct h5_strv groups = {0};
-    hsize_t pos = 0;
-    if (H5Literate(lroot, H5_INDEX_NAME, H5_ITER_INC, &pos, name_cb, &groups) < 0)
-        H5Eclear2(H5E_DEFAULT);
-    qsort(groups.v, groups.n, sizeof *groups.v, cmp_nat_str);
+    struct k3_group key = {.stored = name}, *kp = &key;
+    return n && bsearch(&kp, by_name, n, sizeof *by_name, cmp_group_str) != NULL;
+}
+
+/* Fills @out: layers in config order (mapped through Keras' container
+ * naming), then any other groups of the layers root in natural order.
+ * @return 0, or -1 on OOM. */
+static int list_layers(const struct k3_in *in, struct layers *out)
+{
+    size_t ng = in->ng;
+    struct k3_group **nat = malloc((ng ? ng : 1) * sizeof *nat);
+    struct k3_group **by_name = malloc((ng ? ng : 1) * sizeof *by_name);
+    if (!nat || !by_name) {
+        free(nat);
+        free(by_name);
+        return -1;
+    }
+    for (size_t i = 0; i < ng; i++) nat[i] = by_name[i] = &in->g[i];
+    qsort(nat, ng, sizeof *nat, cmp_group_nat);
+    qsort(by_name, ng, sizeof *by_name, cmp_group_str);
     int rc = 0;
-    json_t *cl = config_layers(m->config);
+    json_t *cl = config_layers(in->config);
     if (cl) {
         /* replay _save_container_state's naming */
         struct h5_strv used = {0};
@@ -233,37 +237,22 @@ static int list_layers(struct h5_model *m, hid_t lroot, struct layers *out)
                 snprintf(stored, sizeof stored, "%s_%zu", sn, count[k]);
                 free(sn);
             }
-            if (H5Lexists(lroot, stored, H5P_DEFAULT) > 0 &&
-                layers_add(out, stored, name ? name : stored) < 0) {
+            if (group_exists(by_name, ng, stored) && layers_add(out, stored, name ? name : stored) < 0) {
                 rc = -1;
                 break;
             }
-            H5Eclear2(H5E_DEFAULT);
         }
         free(count);
         h5_strv_free(&used);
     }
-    for (size_t i = 0; rc == 0 && i < groups.n; i++) {
+    for (size_t i = 0; rc == 0 && i < ng; i++) {
         /* newer Keras writes the layer's .name as vars/@name */
-        char *display = NULL;
-        char vp[1100];
-        snprintf(vp, sizeof vp, "%s/vars", groups.v[i]);
-        if (H5Lexists(lroot, groups.v[i], H5P_DEFAULT) > 0 && H5Lexists(lroot, vp, H5P_DEFAULT) > 0) {
-            hid_t vg = H5Gopen2(lroot, vp, H5P_DEFAULT);
-            if (vg >= 0) {
-                display = h5_attr_string(vg, "name", NULL);
-                H5Gclose(vg);
-            }
-        }
-        H5Eclear2(H5E_DEFAULT);
-        if (display && (!display[0] || strchr(display, '/'))) {
-            free(display);
-            display = NULL;
-        }
-        if (layers_add(out, groups.v[i], display ? display : groups.v[i]) < 0) rc = -1;
-        free(display);
+        const char *display = nat[i]->display;
+        if (display && (!display[0] || strchr(display, '/'))) display = NULL;
+        if (layers_add(out, nat[i]->stored, display ? display : nat[i]->stored) < 0) rc = -1;
     }
-    h5_strv_free(&groups);
+    free(nat);
+    free(by_name);
     return rc;
 }
 
@@ -272,6 +261,7 @@ static int list_layers(struct h5_model *m, hid_t lroot, struct layers *out)
 struct tref {
     const char *key;
     mfs_tensor *tn;
+    const struct k3_var *var;
 };
 
 static int same_shape(const mfs_tensor *a, const mfs_tensor *b)
@@ -378,39 +368,33 @@ static int map_slots(mfs_tree *t, uint32_t opt_dir, json_t *optcfg, struct tref 
 
 /* ---- build --------------------------------------------------------------- */
 
-int h5_keras3_build(struct h5_model *m, mfs_tree *t, mfs_err *e)
+static int cmp_var_nat(const void *a, const void *b)
+{
+    return natcmp((*(const struct k3_var *const *)a)->path, (*(const struct k3_var *const *)b)->path);
+}
+
+int k3_build(const struct k3_in *in, mfs_tree *t, mfs_err *e)
 {
     int rc = MFS_OK;
-    const char *lroot_name = "layers";
-    if (H5Lexists(m->file, "layers", H5P_DEFAULT) <= 0 &&
-        H5Lexists(m->file, "_layer_checkpoint_dependencies", H5P_DEFAULT) > 0)
-        lroot_name = "_layer_checkpoint_dependencies";
-    H5Eclear2(H5E_DEFAULT);
-    size_t lrl = strlen(lroot_name);
+    const char *lroot_name = in->lroot ? in->lroot : "layers";
+    size_t lrl = strlen(lroot_name), n = in->n;
 
-    /* entries in natural order */
-    struct h5_entry **ord = malloc((m->nent ? m->nent : 1) * sizeof *ord);
-    struct tref *params = calloc(m->nent + 1, sizeof *params), *opt = calloc(m->nent + 1, sizeof *opt);
-    char *used = calloc(m->nent + 1, 1);
+    /* variables in natural order */
+    const struct k3_var **ord = malloc((n ? n : 1) * sizeof *ord);
+    struct tref *params = calloc(n + 1, sizeof *params), *opt = calloc(n + 1, sizeof *opt);
+    char *used = calloc(n + 1, 1);
     struct layers ls = {0};
     if (!ord || !params || !opt || !used) {
         rc = OOM(e);
         goto out;
     }
-    for (size_t i = 0; i < m->nent; i++) ord[i] = &m->ent[i];
-    qsort(ord, m->nent, sizeof *ord, cmp_ent);
+    for (size_t i = 0; i < n; i++) ord[i] = &in->v[i];
+    qsort(ord, n, sizeof *ord, cmp_var_nat);
     size_t np = 0, no = 0;
 
-    hid_t lroot = H5Lexists(m->file, lroot_name, H5P_DEFAULT) > 0
-                      ? H5Gopen2(m->file, lroot_name, H5P_DEFAULT) : H5I_INVALID_HID;
-    H5Eclear2(H5E_DEFAULT);
-    if (lroot >= 0) {
-        int lr = list_layers(m, lroot, &ls);
-        H5Gclose(lroot);
-        if (lr < 0) {
-            rc = OOM(e);
-            goto out;
-        }
+    if (list_layers(in, &ls) < 0) {
+        rc = OOM(e);
+        goto out;
     }
     uint32_t ldir = ls.n ? mfs_tree_top(t, MFS_TOP_LAYERS) : 0;
     if (ls.n && !ldir) {
@@ -424,35 +408,34 @@ int h5_keras3_build(struct h5_model *m, mfs_tree *t, mfs_err *e)
             break;
         }
         size_t sl = strlen(ls.v[li].stored);
-        for (size_t i = 0; i < m->nent && rc == MFS_OK; i++) {
+        for (size_t i = 0; i < n && rc == MFS_OK; i++) {
             const char *p = ord[i]->path;
+            mfs_tensor *tn = ord[i]->tn;
             if (used[i] || strncmp(p, lroot_name, lrl) || p[lrl] != '/' ||
                 strncmp(p + lrl + 1, ls.v[li].stored, sl) || p[lrl + 1 + sl] != '/')
                 continue;
             used[i] = 1;
-            if (!ord[i]->tensor) continue;
-            if (!mfs_tree_add_model_tensor(t, p, ord[i]->tensor) ||
-                !mfs_tree_add_tensor(t, d, p + lrl + 2 + sl, ord[i]->tensor))
+            if (!mfs_tree_add_model_tensor(t, p, tn) || !mfs_tree_add_tensor(t, d, p + lrl + 2 + sl, tn))
                 rc = OOM(e);
-            params[np++] = (struct tref){p, ord[i]->tensor};
-            if (!ord[i]->tensor->info) ord[i]->tensor->info = json_object();
-            json_object_set_new(ord[i]->tensor->info, "layer", json_string(ls.v[li].display));
+            params[np++] = (struct tref){p, tn, ord[i]};
+            if (!tn->info) tn->info = json_object();
+            json_object_set_new(tn->info, "layer", json_string(ls.v[li].display));
         }
     }
     /* everything else: model state (root vars, metrics, seed generators),
      * and the optimizer */
-    for (size_t i = 0; i < m->nent && rc == MFS_OK; i++) {
-        if (used[i] || !ord[i]->tensor) continue;
+    for (size_t i = 0; i < n && rc == MFS_OK; i++) {
+        if (used[i]) continue;
         const char *p = ord[i]->path;
         if (strncmp(p, "optimizer/", 10) == 0) {
-            opt[no++] = (struct tref){p, ord[i]->tensor};
+            opt[no++] = (struct tref){p, ord[i]->tn, ord[i]};
             continue;
         }
-        if (!mfs_tree_add_model_tensor(t, p, ord[i]->tensor)) rc = OOM(e);
+        if (!mfs_tree_add_model_tensor(t, p, ord[i]->tn)) rc = OOM(e);
     }
     if (rc != MFS_OK) goto out;
 
-    json_t *optcfg = json_object_get(json_object_get(m->config, "compile_config"), "optimizer");
+    json_t *optcfg = json_object_get(json_object_get(in->config, "compile_config"), "optimizer");
     if (no || json_is_object(optcfg)) {
         uint32_t od = mfs_tree_top(t, MFS_TOP_OPTIMIZER);
         if (!od) {
@@ -471,19 +454,16 @@ int h5_keras3_build(struct h5_model *m, mfs_tree *t, mfs_err *e)
         }
         for (size_t i = 0; i < no; i++)
             if (strncmp(opt[i].key, "optimizer/vars/", 15) == 0) ov[nv++] = opt[i];
-        if (nv && ov[0].tn->ndim == 0 && mfs_dtype_get(ov[0].tn->dtype)->kind != MFS_DK_FLOAT) {
-            hid_t d = H5Dopen2(m->file, ov[0].key, H5P_DEFAULT);
-            long long v;
-            if (d >= 0 && h5_read_scalar_i64(d, &v) == MFS_OK && !mfs_tree_add_textf(t, od, "step", "%lld\n", v))
-                rc = OOM(e);
-            if (d >= 0) H5Dclose(d);
-            H5Eclear2(H5E_DEFAULT);
-        }
+        long long step;
+        if (nv && ov[0].tn->ndim == 0 && mfs_dtype_get(ov[0].tn->dtype)->kind != MFS_DK_FLOAT &&
+            in->read_i64 && in->read_i64(in, ov[0].var, &step) == MFS_OK &&
+            !mfs_tree_add_textf(t, od, "step", "%lld\n", step))
+            rc = OOM(e);
         for (size_t i = 0; i < no && rc == MFS_OK; i++)
             if (!mfs_tree_add_tensor(t, od, opt[i].key + 10, opt[i].tn)) rc = OOM(e);
         memcpy(opt, ov, nv * sizeof *ov);
         free(ov);
-        if (rc == MFS_OK && m->config && nv) rc = map_slots(t, od, optcfg, opt, nv, params, np, e);
+        if (rc == MFS_OK && in->config && nv) rc = map_slots(t, od, optcfg, opt, nv, params, np, e);
     }
 out:
     layers_free(&ls);
@@ -492,4 +472,141 @@ out:
     free(opt);
     free(used);
     return rc;
+}
+
+/* ---- the HDF5 side: one file, or the shards of a sharded save ---------- */
+
+/* k3_in.read_i64 for HDF5 variables: reads the dataset through libhdf5
+ * (the caller holds the lock, so the tensor's own read path, which takes
+ * it, cannot be used). in->ctx is the parts array. */
+static int h5_read_i64_cb(const struct k3_in *in, const struct k3_var *v, long long *out)
+{
+    struct h5_model *const *parts = in->ctx;
+    hid_t d = H5Dopen2(parts[v->part]->file, v->path, H5P_DEFAULT);
+    int rc = d >= 0 ? h5_read_scalar_i64(d, out) : MFS_FAILED;
+    if (d >= 0) H5Dclose(d);
+    H5Eclear2(H5E_DEFAULT);
+    return rc;
+}
+
+/* H5Literate callback: appends every link name to the h5_strv @data. */
+static herr_t name_cb(hid_t g, const char *name, const H5L_info_t *info, void *data)
+{
+    (void)g, (void)info;
+    struct h5_strv *s = data;
+    char **v = realloc(s->v, (s->n + 1) * sizeof *v);
+    if (!v) return -1;
+    s->v = v;
+    if (!(s->v[s->n] = strdup(name))) return -1;
+    s->n++;
+    return s->n > 1000000 ? 1 : 0;
+}
+
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+static int cmp_var_dedup(const void *a, const void *b)
+{
+    const struct k3_var *x = a, *y = b;
+    int c = strcmp(x->path, y->path);
+    return c ? c : (x->part > y->part) - (x->part < y->part);
+}
+
+/* 1 when link path @path (components that must each exist) names a
+ * group of @f. */
+static int path_exists(hid_t f, const char *a, const char *b, const char *c)
+{
+    char buf[1600];
+    int n = snprintf(buf, sizeof buf, "%s", a);
+    if (H5Lexists(f, buf, H5P_DEFAULT) <= 0) return 0;
+    if (b && (n = snprintf(buf, sizeof buf, "%s/%s", a, b), n >= (int)sizeof buf || H5Lexists(f, buf, H5P_DEFAULT) <= 0))
+        return 0;
+    if (c && (n = snprintf(buf, sizeof buf, "%s/%s/%s", a, b, c), n >= (int)sizeof buf ||
+              H5Lexists(f, buf, H5P_DEFAULT) <= 0))
+        return 0;
+    return 1;
+}
+
+int h5_keras3_build_parts(struct h5_model **parts, size_t nparts, json_t *config, mfs_tree *t,
+                          mfs_err *e)
+{
+    struct k3_in in = {.config = config, .read_i64 = h5_read_i64_cb, .ctx = parts, .lroot = "layers"};
+    int has_layers = 0, has_tf = 0;
+    for (size_t p = 0; p < nparts; p++) {
+        if (H5Lexists(parts[p]->file, "layers", H5P_DEFAULT) > 0) has_layers = 1;
+        else if (H5Lexists(parts[p]->file, "_layer_checkpoint_dependencies", H5P_DEFAULT) > 0) has_tf = 1;
+        H5Eclear2(H5E_DEFAULT);
+    }
+    if (!has_layers && has_tf) in.lroot = "_layer_checkpoint_dependencies";
+
+    size_t total = 0;
+    for (size_t p = 0; p < nparts; p++) total += parts[p]->nent;
+    struct h5_strv names = {0};
+    int rc = MFS_OK;
+    in.v = calloc(total + 1, sizeof *in.v);
+    if (!in.v) return OOM(e);
+    for (size_t p = 0; p < nparts; p++)
+        for (size_t i = 0; i < parts[p]->nent; i++)
+            if (parts[p]->ent[i].tensor)
+                in.v[in.n++] = (struct k3_var){parts[p]->ent[i].path, parts[p]->ent[i].tensor, p};
+    if (nparts > 1) { /* a dataset in two shards: the first shard's is shown */
+        qsort(in.v, in.n, sizeof *in.v, cmp_var_dedup);
+        size_t k = 0;
+        for (size_t i = 0; i < in.n; i++) {
+            if (k && strcmp(in.v[k - 1].path, in.v[i].path) == 0) {
+                h5_warn(parts[0], "dataset /%s is in %s and %s: the first is shown", in.v[i].path,
+                        parts[in.v[k - 1].part]->label, parts[in.v[i].part]->label);
+                continue;
+            }
+            in.v[k++] = in.v[i];
+        }
+        in.n = k;
+    }
+
+    /* the layers root's children in every part (once each) */
+    for (size_t p = 0; p < nparts; p++) {
+        if (!path_exists(parts[p]->file, in.lroot, NULL, NULL)) {
+            H5Eclear2(H5E_DEFAULT);
+            continue;
+        }
+        hid_t lroot = H5Gopen2(parts[p]->file, in.lroot, H5P_DEFAULT);
+        hsize_t pos = 0;
+        if (lroot < 0 || H5Literate(lroot, H5_INDEX_NAME, H5_ITER_INC, &pos, name_cb, &names) < 0)
+            H5Eclear2(H5E_DEFAULT);
+        if (lroot >= 0) H5Gclose(lroot);
+    }
+    qsort(names.v, names.n, sizeof *names.v, cmp_str);
+    in.g = calloc(names.n + 1, sizeof *in.g);
+    if (!in.g) {
+        rc = OOM(e);
+        goto out;
+    }
+    for (size_t i = 0; i < names.n; i++) {
+        if (in.ng && strcmp(in.g[in.ng - 1].stored, names.v[i]) == 0) continue;
+        struct k3_group *g = &in.g[in.ng++];
+        g->stored = names.v[i];
+        /* newer Keras writes the layer's .name as vars/@name */
+        for (size_t p = 0; p < nparts && !g->display; p++) {
+            if (!path_exists(parts[p]->file, in.lroot, names.v[i], "vars")) continue;
+            char vp[1600];
+            snprintf(vp, sizeof vp, "%s/%s/vars", in.lroot, names.v[i]);
+            hid_t vg = H5Gopen2(parts[p]->file, vp, H5P_DEFAULT);
+            if (vg >= 0) {
+                g->display = h5_attr_string(vg, "name", NULL);
+                H5Gclose(vg);
+            }
+        }
+        H5Eclear2(H5E_DEFAULT);
+    }
+    rc = k3_build(&in, t, e);
+out:
+    for (size_t i = 0; in.g && i < in.ng; i++) free((char *)in.g[i].display);
+    free(in.g);
+    free(in.v);
+    h5_strv_free(&names);
+    return rc;
+}
+
+int h5_keras3_build(struct h5_model *m, mfs_tree *t, mfs_err *e)
+{
+    return h5_keras3_build_parts(&m, 1, m->config, t, e);
 }

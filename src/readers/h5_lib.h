@@ -287,8 +287,52 @@ int h5_raw_walk(struct h5_model *m, mfs_tree *t, uint32_t raw_dir, mfs_err *e);
  *  metadata/, optimizer/). Caller holds the lock. */
 int h5_keras_build(struct h5_model *m, mfs_tree *t, mfs_err *e);
 
-/** h5_keras3_build() : Keras 3 views. Caller holds the lock. */
+/** h5_keras3_build() : Keras 3 views of @m (h5_keras3_build_parts over
+ *  one file, with m->config). Caller holds the lock. */
 int h5_keras3_build(struct h5_model *m, mfs_tree *t, mfs_err *e);
+
+/** h5_keras3_build_parts() : Keras 3 views over the union of the datasets
+ *  of @n files (the shards of a sharded save_weights; a dataset found in
+ *  two shards is taken from the first, with a warning on @parts[0]).
+ *  @config is the model config or NULL. Caller holds the lock.
+ *  @return MFS_OK or MFS_FATAL (OOM). */
+int h5_keras3_build_parts(struct h5_model **parts, size_t n, json_t *config, mfs_tree *t,
+                          mfs_err *e);
+
+/* ---- h5_keras3.c: the Keras 3 views over any variable store ------------
+ * (HDF5 files above, or the NpzIOStore of a .keras: keras_npz.c). */
+
+/* One variable: @path is its HDF5-style path without the leading '/'
+ * ("layers/dense/vars/0", "optimizer/vars/3", "vars/0"). */
+struct k3_var {
+    const char *path;   /* borrowed */
+    mfs_tensor *tn;     /* tree-owned */
+    size_t part;        /* which file of a sharded save (for read_i64) */
+};
+
+/* One child of the layers root (the stored, snake_case container name),
+ * with the layer's .name when the store kept it (vars/@name), else NULL. */
+struct k3_group {
+    const char *stored;
+    const char *display;
+};
+
+struct k3_in {
+    struct k3_var *v;          /* every variable, any order */
+    size_t n;
+    struct k3_group *g;        /* children of the layers root, any order, unique */
+    size_t ng;
+    const char *lroot;         /* "layers" (TF-Keras 2.13: "_layer_checkpoint_dependencies") */
+    json_t *config;            /* model config (config.json) or NULL: borrowed */
+    /* reads a scalar integer variable (optimizer/step); MFS_OK or MFS_FAILED */
+    int (*read_i64)(const struct k3_in *in, const struct k3_var *v, long long *out);
+    void *ctx;                 /* for read_i64 */
+};
+
+/** k3_build() : layers/, tensors/, optimizer/ (see h5_keras3.c) from @in.
+ *  Sets info.json "layer" on layer tensors. @return MFS_OK or MFS_FATAL
+ *  (OOM) with @e set. */
+int k3_build(const struct k3_in *in, mfs_tree *t, mfs_err *e);
 
 /** h5_generic_build() : plain HDF5: every numeric dataset under tensors/
  *  (HDF5 path), root attributes under metadata/. Caller holds the lock. */
