@@ -388,6 +388,7 @@ static int place_tensor(struct bstate *s, size_t i, const struct tf_place *pl, m
     int rc = tf_bundle_tensor(s->b, s->t, i, &tn, e);
     MFS_FORWARD(rc);
     if (!tn) return place_opaque(s, i, e);
+    if (pl->role != TF_ROLE_WEIGHT && !tn->info) tn->info = json_object();
     if (pl->role != TF_ROLE_WEIGHT)
         json_object_set_new(tn->info, "role", json_string(pl->role == TF_ROLE_SLOT ? "optimizer slot"
                                                            : pl->role == TF_ROLE_OPT ? "optimizer"

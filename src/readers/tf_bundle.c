@@ -128,6 +128,8 @@ static int shape_of(const Tfpb__TensorShapeProto *sp, struct tf_entry *en, mfs_e
     if (!sp) return MFS_OK;
     MFS_CHECK(!(sp->has_unknown_rank && sp->unknown_rank) && sp->n_dim <= 32, e, MFS_FATAL, EINVAL,
               -1, "entry '%s': unknown rank or more than 32 dimensions", en->key);
+    if (sp->n_dim && !(en->shape = malloc(sp->n_dim * sizeof *en->shape)))
+        return mfs_err_set(e, MFS_FATAL, ENOMEM, -1, "out of memory");
     for (size_t i = 0; i < sp->n_dim; i++) {
         int64_t d = sp->dim[i]->size;
         MFS_CHECK(d >= 0, e, MFS_FATAL, EINVAL, -1, "entry '%s': dimension %zu is %lld", en->key, i,
@@ -363,6 +365,7 @@ int tf_bundle_open(const char *prefix, tf_bundle **out, mfs_err *e)
     *out = NULL;
     tf_bundle *b = calloc(1, sizeof *b);
     if (!b) return mfs_err_set(e, MFS_FATAL, ENOMEM, -1, "out of memory");
+    pthread_mutex_init(&b->keep_mu, NULL);
     b->prefix = strdup(prefix);
     if (!b->prefix || asprintf(&b->index_path, "%s.index", prefix) < 0) {
         b->index_path = NULL;
@@ -401,15 +404,38 @@ void tf_bundle_free(tf_bundle *b)
     if (!b) return;
     for (size_t i = 0; i < b->n; i++) {
         free(b->ents[i].key);
+        free(b->ents[i].shape);
         free(b->ents[i].slices);
     }
     free(b->ents);
     if (b->shards)
         for (int i = 0; i < b->num_shards; i++) mfs_src_unref(b->shards[i]);
     free(b->shards);
+    for (size_t i = 0; i < b->nkeep; i++) free(b->keep[i]);
+    free(b->keep);
+    pthread_mutex_destroy(&b->keep_mu);
     free(b->prefix);
     free(b->index_path);
     free(b);
+}
+
+int tf_bundle_keep(tf_bundle *b, void *p)
+{
+    pthread_mutex_lock(&b->keep_mu);
+    int rc = 0;
+    if (b->nkeep == b->capkeep) {
+        size_t cap = b->capkeep ? b->capkeep * 2 : 16;
+        void **v = realloc(b->keep, cap * sizeof *v);
+        if (v) {
+            b->keep = v;
+            b->capkeep = cap;
+        } else {
+            rc = -1;
+        }
+    }
+    if (rc == 0) b->keep[b->nkeep++] = p;
+    pthread_mutex_unlock(&b->keep_mu);
+    return rc;
 }
 
 /* ---- string tensors ---- */

@@ -28,6 +28,7 @@
 #error "src headers are private to libmodelfs"
 #endif
 #include "core/tree.h"
+#include <pthread.h>
 
 #define TF_VERIFY_WHOLE 65536
 #define TF_MAX_SHARDS 100000
@@ -40,7 +41,7 @@ struct tf_entry {
     size_t klen;
     int dtype;             /* TF DataType code */
     int ndim;
-    uint64_t shape[32];
+    uint64_t *shape;       /* ndim dims, malloc'd (NULL for scalars) */
     uint64_t nelems;
     int shard;
     uint64_t offset, size;
@@ -66,7 +67,15 @@ typedef struct tf_bundle {
     struct tf_entry *ents; /* in key order; ents[0] is not the header */
     size_t n;
     struct mfs_src **shards; /* opened on open for every referenced shard */
+    pthread_mutex_t keep_mu; /* guards keep: */
+    void **keep;           /* memory of tensors made lazily (tf_bundle_keep) */
+    size_t nkeep, capkeep;
 } tf_bundle;
+
+/** tf_bundle_keep() : hands @p (malloc'd) to the bundle, which frees it in
+ *  tf_bundle_free: per-tensor state allocated by a read, long after the
+ *  tree was built. Thread-safe. @return 0, or -1 on OOM (@p not taken). */
+int tf_bundle_keep(tf_bundle *b, void *p);
 
 /** tf_bundle_open() : reads `<prefix>.index` and checks every entry
  *  against the header and the data shard sizes (shards are opened, not

@@ -14,7 +14,13 @@
  * compared with the stored one. The CRC of a read is computed outside the
  * span's lock; only the interval bookkeeping is under it. Spans of at
  * most TF_VERIFY_WHOLE bytes are checked whole on first read instead, so
- * a corrupt small tensor never returns a byte. */
+ * a corrupt small tensor never returns a byte.
+ *
+ * Memory at mount: a span is small (the interval list is allocated on the
+ * first partial read and handed to the bundle, tf_bundle_keep(), which
+ * frees it), and info.json's fields are made when info.json is (info_fn),
+ * not stored per tensor: a checkpoint of many variables mounts without
+ * touching kilobytes per tensor. */
 #include "readers/tf_bundle.h"
 #include "readers/tf_crc32c.h"
 #include "readers/tf_dtype.h"
@@ -36,10 +42,13 @@ struct tf_span {
     uint32_t want;        /* stored (unmasked) CRC */
     uint32_t got;         /* computed, once known */
     int n;
-    struct { uint64_t a, b; uint32_t c; } iv[TF_CRC_IV + 1];
+    struct tf_iv { uint64_t a, b; uint32_t c; } *iv; /* TF_CRC_IV + 1, on first use */
+    tf_bundle *owner;     /* keeps iv (tf_bundle_keep) */
 };
 
 struct tf_tctx {
+    const tf_bundle *b;
+    const struct tf_entry *en;          /* the bundle entry (outlives the tree) */
     unsigned isz;
     int swap;
     int complex;   /* complex64/128: byte-swapped per half */
@@ -136,7 +145,15 @@ static int track(struct tf_span *s, uint64_t a, const unsigned char *data, size_
     uint32_t c = mfs_crc32c(data, n);
     uint64_t b = a + n;
     pthread_mutex_lock(&s->mu);
-    if (s->status < 0) {
+    if (s->status < 0 && !s->iv) {
+        /* not tracked when this fails: info.json checks the whole span */
+        s->iv = malloc((TF_CRC_IV + 1) * sizeof *s->iv);
+        if (s->iv && tf_bundle_keep(s->owner, s->iv) < 0) {
+            free(s->iv);
+            s->iv = NULL;
+        }
+    }
+    if (s->status < 0 && s->iv) {
         int overlap = 0;
         for (int i = 0; i < s->n && !overlap; i++) overlap = s->iv[i].a < b && a < s->iv[i].b;
         if (!overlap) {
@@ -317,23 +334,36 @@ int tf_tensor_crc_status(const mfs_tensor *t)
     return all;
 }
 
-/* info.json: whether the stored CRC matched, as "crc32c_check":
- * "matched", "corrupt" or "unknown" (unreadable): three words of the same
- * length, so that info.json's size (@sizing: getattr, readdirplus, which
- * must not read 4 GiB) is known without checking; the check itself runs
- * over the whole tensor when info.json's content is read, unless reads of
- * the data already settled it. */
+static json_t *span_json(const tf_bundle *b, const struct tf_entry *en, int with_file);
+
+/* info.json: the entry (key, TF dtype, shard, offset, stored bytes and
+ * crc32c: made here rather than stored per tensor) and whether the stored
+ * CRC matched, as "crc32c_check": "matched", "corrupt" or "unknown"
+ * (unreadable): three words of the same length, so that info.json's size
+ * (@sizing: getattr, readdirplus, which must not read 4 GiB) is known
+ * without checking; the check itself runs over the whole tensor when
+ * info.json's content is read, unless reads of the data already settled
+ * it. Partitioned tensors keep their (rarer, larger) description in
+ * t->info. */
 static json_t *info_fn(const mfs_tensor *t, int sizing)
 {
+    const struct tf_tctx *c = t->read_ctx;
     int st = sizing ? tf_tensor_crc_status(t) : tf_tensor_verify(t);
     json_t *o = json_object();
+    if (!c->slices) {
+        json_object_set_new(o, "key", tf_json_bytes(c->en->key, c->en->klen));
+        json_object_set_new(o, "tf_dtype", json_integer(c->en->dtype));
+        if (c->swap) json_object_set_new(o, "byte_order", json_string("big-endian (swapped)"));
+        json_object_update_new(o, span_json(c->b, c->en, 0));
+    }
     json_object_set_new(o, "crc32c_check", json_string(st > 0 ? "matched" : st == 0 ? "corrupt" : "unknown"));
     return o;
 }
 
-static void span_init(struct tf_span *s, const tf_bundle *b, const struct tf_entry *en)
+static void span_init(struct tf_span *s, tf_bundle *b, const struct tf_entry *en)
 {
     pthread_mutex_init(&s->mu, NULL);
+    s->owner = b;
     s->src = en->size ? b->shards[en->shard] : NULL;
     s->base = en->offset;
     s->size = en->size;
@@ -379,14 +409,16 @@ int tf_bundle_tensor(tf_bundle *b, mfs_tree *t, size_t i, mfs_tensor **out, mfs_
     c->nelems = en->nelems;
     c->nspans = nsp;
     c->spans = spans;
-    json_t *info = json_object();
-    json_object_set_new(info, "key", tf_json_bytes(en->key, en->klen));
-    json_object_set_new(info, "tf_dtype", json_integer(en->dtype));
-    if (c->swap) json_object_set_new(info, "byte_order", json_string("big-endian (swapped)"));
+    c->b = b;
+    c->en = en;
+    json_t *info = NULL;
     if (!en->nslices) {
         span_init(&spans[0], b, en);
-        json_object_update_new(info, span_json(b, en, 0));
     } else {
+        info = json_object();
+        json_object_set_new(info, "key", tf_json_bytes(en->key, en->klen));
+        json_object_set_new(info, "tf_dtype", json_integer(en->dtype));
+        if (c->swap) json_object_set_new(info, "byte_order", json_string("big-endian (swapped)"));
         c->slices = en->slices;
         c->jdim = jdim;
         json_t *arr = json_array();
