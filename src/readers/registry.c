@@ -34,6 +34,7 @@ R(mfs_reader_tf_savedmodel)
 R(mfs_reader_tf_checkpoint)
 R(mfs_reader_tf_checkpoint_v1)
 R(mfs_reader_safetensors_sharded)
+R(mfs_reader_keras3_weights_sharded)
 R(mfs_reader_onnx)
 R(mfs_reader_tf_graphdef)
 #undef R
@@ -59,6 +60,7 @@ static const struct mfs_reader *const table[] = {
     &mfs_reader_tf_checkpoint,
     &mfs_reader_tf_checkpoint_v1,
     &mfs_reader_safetensors_sharded,
+    &mfs_reader_keras3_weights_sharded,
     &mfs_reader_onnx,
     &mfs_reader_tf_graphdef,
 };
