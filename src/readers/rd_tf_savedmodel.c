@@ -274,6 +274,8 @@ static void hints(void *ctx, tf_objgraph *g)
     for (size_t i = 0; i < sog->n_nodes; i++) {
         const Tfpb__SavedObjectGraph__SavedVariable *v = sog->nodes[i]->variable;
         if (!v || !v->name || !paths[i]) continue;
+        /* the variable's own full name: optimizer slots are matched by it */
+        tf_objgraph_full_name(g, tf_objgraph_resolve(g, paths[i], '\x01'), v->name);
         char *sep = strrchr(paths[i], '\x01');
         if (!sep) continue;
         *sep = 0; /* the parent's path */

@@ -179,6 +179,19 @@ static int is_var(void *ctx, const char *k, size_t n)
     return i >= 0 && b->ents[i].dtype != TF_DT_STRING;
 }
 
+/* Same stored shape of the entries with keys @a and @b (slot checks). */
+static int same_shape(void *ctx, const char *a, const char *b)
+{
+    const tf_bundle *bu = ctx;
+    long i = tf_bundle_find(bu, a, strlen(a)), j = tf_bundle_find(bu, b, strlen(b));
+    if (i < 0 || j < 0) return 0;
+    const struct tf_entry *x = &bu->ents[i], *y = &bu->ents[j];
+    if (x->ndim != y->ndim) return 0;
+    for (int d = 0; d < x->ndim; d++)
+        if (x->shape[d] != y->shape[d]) return 0;
+    return 1;
+}
+
 static int note_opt(struct bstate *s, const char *opt)
 {
     for (size_t i = 0; i < s->nopts; i++)
@@ -504,6 +517,7 @@ int tf_build_bundle(tf_bundle *b, struct tf_build *o, mfs_err *e)
     if (s.g) {
         config_hints(&s);
         if (o->hints) o->hints(o->hints_ctx, s.g);
+        tf_objgraph_attach_slots(s.g, same_shape, b);
     }
     /* roles first: how many optimizers decides where their variables go */
     int rc = MFS_OK;

@@ -4,43 +4,16 @@
  * arrays below are all indexed by node id. Only the first path to a node
  * (breadth-first, children in order) is used, as in TF's
  * ObjectGraphView: a Keras layer tracked both as "layer-1" and as
- * "layer_with_weights-0" gets the path its checkpoint keys use. */
-#include "readers/tf_objgraph.h"
+ * "layer_with_weights-0" gets the path its checkpoint keys use; optimizer
+ * objects are entered only after everything else (tf_objgraph_int.h). */
+#include "readers/tf_objgraph_int.h"
 #include "readers/tf_text.h"
-#include "tf_trackable.pb-c.h"
 #include <ctype.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define TF_MAX_NODES 10000000
-
-typedef Tfpb__TrackableObjectGraph__TrackableObject TObj;
-
-struct keyref {
-    const char *key;   /* borrowed from the proto */
-    size_t klen;
-    int node;
-    const char *attr;  /* attribute name */
-};
-
-struct tf_objgraph {
-    Tfpb__TrackableObjectGraph *pb;
-    size_t n;
-    int *parent;       /* -1 for the root and unreachable nodes */
-    const char **local;/* local name of the first path's last edge */
-    int *reached;
-    char **hint;       /* proposed display name (owned) */
-    int *hint_prio;
-    char **disp;       /* final display component (owned), after fix() */
-    int *is_opt;       /* an optimizer object */
-    int *slot_of;      /* slot variable: the variable it belongs to, else -1 */
-    const char **slot_name;
-    int *slot_opt;     /* slot variable: its optimizer */
-    struct keyref *keys;
-    size_t nkeys;
-    int fixed;
-};
 
 size_t tf_objgraph_count(const tf_objgraph *g) { return g->n; }
 
@@ -58,7 +31,14 @@ void tf_objgraph_free(tf_objgraph *g)
     for (size_t i = 0; i < g->n; i++) {
         if (g->hint) free(g->hint[i]);
         if (g->disp) free(g->disp[i]);
+        if (g->slot_own) free(g->slot_own[i]);
+        if (g->full_own) free(g->full_own[i]);
     }
+    free(g->slot_own);
+    free(g->full_own);
+    free(g->full);
+    free(g->vkey);
+    free(g->owner);
     free(g->parent);
     free(g->local);
     free(g->reached);
@@ -114,39 +94,73 @@ int tf_objgraph_new(const unsigned char *pb, size_t len, tf_objgraph **out, mfs_
     g->slot_of = malloc(n * sizeof *g->slot_of);
     g->slot_name = calloc(n, sizeof *g->slot_name);
     g->slot_opt = calloc(n, sizeof *g->slot_opt);
+    g->slot_own = calloc(n, sizeof *g->slot_own);
+    g->full = calloc(n, sizeof *g->full);
+    g->full_own = calloc(n, sizeof *g->full_own);
+    g->vkey = calloc(n, sizeof *g->vkey);
+    g->owner = malloc(n * sizeof *g->owner);
     int *queue = malloc(n * sizeof *queue);
     size_t nk = 0;
     for (size_t i = 0; i < n; i++) nk += p->nodes[i]->n_attributes;
     g->keys = calloc(nk ? nk : 1, sizeof *g->keys);
     if (!g->parent || !g->local || !g->reached || !g->hint || !g->hint_prio || !g->disp ||
-        !g->is_opt || !g->slot_of || !g->slot_name || !g->slot_opt || !queue || !g->keys) {
+        !g->is_opt || !g->slot_of || !g->slot_name || !g->slot_opt || !queue || !g->keys ||
+        !g->slot_own || !g->full || !g->full_own || !g->vkey || !g->owner) {
         free(queue);
         tf_objgraph_free(g);
         return mfs_err_set(e, MFS_FAILED, ENOMEM, -1, "out of memory");
     }
-    for (size_t i = 0; i < n; i++) g->parent[i] = g->slot_of[i] = -1;
-    /* breadth-first paths */
+    for (size_t i = 0; i < n; i++) g->parent[i] = g->slot_of[i] = g->owner[i] = -1;
+    /* optimizers: objects with slot variables, or named like one */
+    for (size_t i = 0; i < n; i++) {
+        const TObj *o = p->nodes[i];
+        if (o->n_slot_variables) g->is_opt[i] = 1;
+        for (size_t c = 0; c < o->n_children; c++) {
+            const Tfpb__TrackableObjectGraph__TrackableObject__ObjectReference *r = o->children[c];
+            if (r->node_id > 0 && (size_t)r->node_id < n && r->local_name && name_is_opt(r->local_name))
+                g->is_opt[r->node_id] = 1;
+        }
+    }
+    /* breadth-first paths: phase 1 does not enter optimizers, phase 2
+     * continues from them (in the order they were reached) */
     size_t qh = 0, qt = 0;
     queue[qt++] = 0;
     g->reached[0] = 1;
     g->local[0] = "";
-    while (qh < qt) {
-        int cur = queue[qh++];
-        const TObj *o = p->nodes[cur];
-        for (size_t c = 0; c < o->n_children; c++) {
-            const Tfpb__TrackableObjectGraph__TrackableObject__ObjectReference *r = o->children[c];
-            if (r->node_id < 0 || (size_t)r->node_id >= n || g->reached[r->node_id]) continue;
-            g->reached[r->node_id] = 1;
-            g->parent[r->node_id] = cur;
-            g->local[r->node_id] = r->local_name ? r->local_name : "";
-            queue[qt++] = r->node_id;
+    size_t nopt = 0;
+    int *opts = malloc(n * sizeof *opts);
+    if (!opts) {
+        free(queue);
+        tf_objgraph_free(g);
+        return mfs_err_set(e, MFS_FAILED, ENOMEM, -1, "out of memory");
+    }
+    for (int phase = 1; phase <= 2; phase++) {
+        if (phase == 2)
+            for (size_t k = 0; k < nopt; k++) queue[qt++] = opts[k];
+        while (qh < qt) {
+            int cur = queue[qh++];
+            if (phase == 1 && cur && g->is_opt[cur]) {
+                opts[nopt++] = cur;
+                continue;
+            }
+            int own = g->is_opt[cur] && cur ? cur : g->owner[cur];
+            const TObj *o = p->nodes[cur];
+            for (size_t c = 0; c < o->n_children; c++) {
+                const Tfpb__TrackableObjectGraph__TrackableObject__ObjectReference *r = o->children[c];
+                if (r->node_id < 0 || (size_t)r->node_id >= n || g->reached[r->node_id]) continue;
+                g->reached[r->node_id] = 1;
+                g->parent[r->node_id] = cur;
+                g->owner[r->node_id] = own;
+                g->local[r->node_id] = r->local_name ? r->local_name : "";
+                queue[qt++] = r->node_id;
+            }
         }
     }
+    free(opts);
     free(queue);
     /* optimizers and their slots; keys; full_name hints */
     for (size_t i = 0; i < n; i++) {
         const TObj *o = p->nodes[i];
-        if (o->n_slot_variables || (g->reached[i] && i && name_is_opt(g->local[i]))) g->is_opt[i] = 1;
         for (size_t s = 0; s < o->n_slot_variables; s++) {
             const Tfpb__TrackableObjectGraph__TrackableObject__SlotVariableReference *r =
                 o->slot_variables[s];
@@ -164,6 +178,10 @@ int tf_objgraph_new(const unsigned char *pb, size_t len, tf_objgraph **out, mfs_
             k->klen = strlen(st->checkpoint_key);
             k->node = (int)i;
             k->attr = st->name ? st->name : "";
+            if (!strcmp(k->attr, "VARIABLE_VALUE")) {
+                g->vkey[i] = st->checkpoint_key;
+                if (st->full_name && *st->full_name) g->full[i] = st->full_name;
+            }
             /* "dense_3/kernel" names the variable's parent "dense_3" */
             if (st->full_name && g->parent[i] > 0) {
                 const char *f = st->full_name, *last = strrchr(f, '/');
@@ -230,6 +248,16 @@ void tf_objgraph_hint(tf_objgraph *g, int node, const char *name, int prio)
     g->hint_prio[node] = prio;
 }
 
+void tf_objgraph_full_name(tf_objgraph *g, int node, const char *name)
+{
+    if (node <= 0 || (size_t)node >= g->n || !name || !*name || g->full[node] || g->fixed) return;
+    char *c = strdup(name);
+    if (!c) return;
+    size_t l = strlen(c);
+    if (l > 2 && !strcmp(c + l - 2, ":0")) c[l - 2] = 0;
+    g->full[node] = g->full_own[node] = c;
+}
+
 /* Keras tracking names: layer-N, layer_with_weights-N, plain indexes. */
 static int tracking_name(const char *s)
 {
@@ -266,7 +294,8 @@ static int fix(tf_objgraph *g, mfs_err *e)
     int rc = MFS_OK;
     for (size_t i = 0; i < n && rc == MFS_OK; i++) {
         const char *want = g->local[i] ? g->local[i] : "";
-        if (i && g->hint[i] && g->parent[i] >= 0 && tracking_name(want)) {
+        if (i && g->hint[i] && g->parent[i] >= 0 &&
+            (tracking_name(want) || g->hint_prio[i] >= TF_HINT_FORCE)) {
             int clash = 0;
             size_t p = (size_t)g->parent[i];
             for (size_t k = start[p]; k < start[p + 1] && !clash; k++) {

@@ -70,6 +70,25 @@ int tf_objgraph_node_of_key(const tf_objgraph *g, const char *key, size_t klen);
  *  metadata 3). Copies @name; ignores bad ids and names with '/'. */
 void tf_objgraph_hint(tf_objgraph *g, int node, const char *name, int prio);
 
+/** tf_objgraph_full_name() : gives variable node @node the full name
+ *  @name ("dense/kernel:0" from a SavedModel's SavedVariable) when its
+ *  checkpoint attribute has none. Copies @name; ignores bad ids. */
+void tf_objgraph_full_name(tf_objgraph *g, int node, const char *name);
+
+/** tf_objgraph_attach_slots() : Keras >= 2.11 and Keras 3 optimizers keep
+ *  their variables in lists (`_variables/N`), not as slot_variables. For
+ *  every optimizer without slot_variables, attaches its variables to the
+ *  parameters they belong to, from the optimizer's lists
+ *  (`_trainable_variables[i]` beside `_momentums[i]` ...) or from the
+ *  variables' full names ("Adam/m/dense/kernel" or
+ *  "adam/dense_kernel_momentum" for the parameter "dense/kernel"), when
+ *  @same_shape(@ctx, slot key, parameter key) (may be NULL) agrees; and
+ *  names the optimizer's `_iterations`, `_learning_rate` without the
+ *  underscore. Call after the hints, before tf_objgraph_place. Never
+ *  fails: what does not match keeps its place (optimizer/_variables/N). */
+void tf_objgraph_attach_slots(tf_objgraph *g, int (*same_shape)(void *ctx, const char *a, const char *b),
+                              void *ctx);
+
 /** tf_objgraph_place() : role and paths of bundle key @key. Display names
  *  are fixed on the first call (give hints before). @return MFS_OK, or
  *  MFS_FATAL on OOM. */

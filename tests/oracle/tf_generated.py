@@ -13,7 +13,14 @@ code, then read back through modelfs and compared with numpy:
   * a V1 checkpoint (SavedTensorSlices table) with a partitioned tensor
     and typed values (float_val, int64_val, bool_val);
   * a frozen GraphDef whose Const nodes use tensor_content, float_val with
-    TF's splat rule, int_val, half_val and string_val.
+    TF's splat rule, int_val, half_val and string_val;
+  * object-based checkpoints with the optimizers of Keras >= 2.11 (slots
+    only in `optimizer/_variables/N`, named "Adam/m/dense/kernel") and of
+    Keras 3 (`_trainable_variables` beside `_momentums`/`_velocities`),
+    laid out as their object graphs are (keras/optimizers/optimizer.py,
+    keras/src/optimizers/base_optimizer.py): every slot must appear under
+    optimizer/state/<param>/<slot> with its bytes; shape mismatches and
+    unknown names stay at optimizer/_variables/N.
 
 No TensorFlow is needed. Exit 1 on any mismatch.
 """
@@ -407,12 +414,158 @@ def check_graphdef(tmp):
     check(gj["graph_nodes"] == 8 and gj["ops"]["Const"] == 6 and gj["graph_producer"] == 27, f"GraphDef: graph.json {gj}")
 
 
+# ---------------------------------------------------------------- Keras optimizers
+class Graph:
+    """A TrackableObjectGraph: node 0 is the root."""
+
+    def __init__(self):
+        self.nodes = [{"children": [], "attrs": []}]
+
+    def node(self, parent, name):
+        self.nodes.append({"children": [], "attrs": []})
+        i = len(self.nodes) - 1
+        if parent is not None:
+            self.link(parent, name, i)
+        return i
+
+    def link(self, parent, name, child):
+        self.nodes[parent]["children"].append((child, name))
+
+    def var(self, node, key, full_name=None):
+        self.nodes[node]["attrs"].append(("VARIABLE_VALUE", full_name, key))
+
+    def pb(self):
+        out = b""
+        for n in self.nodes:
+            body = b"".join(fld(1, 2, fld(1, 0, c) + fld(2, 2, nm.encode())) for c, nm in n["children"])
+            for name, full, key in n["attrs"]:
+                body += fld(2, 2, fld(1, 2, name.encode()) + (fld(2, 2, full.encode()) if full else b"") +
+                            fld(3, 2, key.encode()))
+            out += fld(1, 2, body)
+        return out
+
+
+def cat_all(mount, paths):
+    return run(["cat", mount] + paths)
+
+
+def check_keras_optimizers(tmp):
+    rng = np.random.default_rng(11)
+    f32 = lambda *s: rng.standard_normal(s).astype(np.float32)  # noqa: E731
+    # --- Keras >= 2.11 (tf.keras): model.save_weights of a Sequential
+    g, b = Graph(), Bundle(1)
+    params = {"dense": {"kernel": f32(3, 4), "bias": f32(4)}, "dense_1": {"kernel": f32(4, 2), "bias": f32(2)}}
+    opt = g.node(0, "optimizer")
+    lst = g.node(opt, "_variables")
+    it = g.node(opt, "_iterations")
+    g.link(lst, "0", it)
+    g.var(it, "optimizer/_iterations/.ATTRIBUTES/VARIABLE_VALUE", "iteration")
+    b.tensor("optimizer/_iterations/.ATTRIBUTES/VARIABLE_VALUE", np.array(42, dtype=np.int64))
+    lr = g.node(opt, "_learning_rate")
+    g.var(lr, "optimizer/_learning_rate/.ATTRIBUTES/VARIABLE_VALUE", "learning_rate")
+    b.tensor("optimizer/_learning_rate/.ATTRIBUTES/VARIABLE_VALUE", np.array(0.001, dtype=np.float32))
+    moms, vels = g.node(opt, "_momentums"), g.node(opt, "_velocities")
+    want, n = {}, 1
+    for li, (layer, ws) in enumerate(params.items()):
+        ln = g.node(0, f"layer_with_weights-{li}")
+        for w, a in ws.items():
+            key = f"layer_with_weights-{li}/{w}/.ATTRIBUTES/VARIABLE_VALUE"
+            g.var(g.node(ln, w), key, f"{layer}/{w}")
+            b.tensor(key, a)
+            want[f"layers/{layer}/{w}"] = a
+            for slot, sl in (("m", moms), ("v", vels)):
+                x = g.node(lst, str(n))
+                g.link(sl, str(n // 2), x)
+                skey = f"optimizer/_variables/{n}/.ATTRIBUTES/VARIABLE_VALUE"
+                g.var(x, skey, f"Adam/{slot}/{layer}/{w}")
+                arr = f32(*a.shape)
+                b.tensor(skey, arr)
+                want[f"optimizer/state/{layer}/{w}/{slot}"] = arr
+                n += 1
+    # a slot-like name whose shape is not its parameter's, and a name
+    # that matches no parameter: both stay where they are
+    odd = {n: (f32(5), "Adam/vhat/dense/kernel"), n + 1: (f32(2), "Adam/ema/nothing_here")}
+    for k, (arr, full) in odd.items():
+        skey = f"optimizer/_variables/{k}/.ATTRIBUTES/VARIABLE_VALUE"
+        g.var(g.node(lst, str(k)), skey, full)
+        b.tensor(skey, arr)
+        want[f"optimizer/_variables/{k}"] = arr
+    b.strings("_CHECKPOINTABLE_OBJECT_GRAPH", [g.pb()], [])
+    prefix = os.path.join(tmp, "keras211")
+    b.write(prefix)
+    check_slots(prefix, want, "Keras 2.11 optimizer")
+    check(run(["cat", prefix, "optimizer/step"]) == b"42\n", "Keras 2.11 optimizer: optimizer/step")
+    cfg = json.loads(run(["cat", prefix, "optimizer/config.json"]))
+    check(cfg.get("iterations") == 42 and cfg.get("learning_rate") == 0.001, f"Keras 2.11 optimizer: config {cfg}")
+    info = json.loads(run(["cat", prefix, "optimizer/state/dense_1/bias/v/info.json"]))
+    check(info.get("key") == "optimizer/_variables/8/.ATTRIBUTES/VARIABLE_VALUE" and
+          info.get("role") == "optimizer slot", f"Keras 2.11 optimizer: raw key in info.json {info}")
+    check(run(["ls", prefix, "optimizer/state/dense/kernel"]).split() == [b"m", b"v"],
+          "Keras 2.11 optimizer: exactly the slots m, v")
+
+    # --- Keras 3, TF backend: tf.train.Checkpoint(model=..., optimizer=...)
+    g, b = Graph(), Bundle(1)
+    model, opt = g.node(0, "model"), g.node(0, "optimizer")
+    lst = g.node(opt, "_variables")
+    tv, moms, vels = g.node(opt, "_trainable_variables"), g.node(opt, "_momentums"), g.node(opt, "_velocities")
+    it = g.node(opt, "_iterations")
+    lr = g.node(opt, "_learning_rate")
+    g.link(lst, "0", it)
+    g.link(lst, "1", lr)
+    g.var(it, "optimizer/_iterations/.ATTRIBUTES/VARIABLE_VALUE")
+    g.var(lr, "optimizer/_learning_rate/.ATTRIBUTES/VARIABLE_VALUE")
+    b.tensor("optimizer/_iterations/.ATTRIBUTES/VARIABLE_VALUE", np.array(160, dtype=np.int64))
+    b.tensor("optimizer/_learning_rate/.ATTRIBUTES/VARIABLE_VALUE", np.array(0.5, dtype=np.float32))
+    want, n, i = {}, 2, 0
+    # user_dense1's variables carry Keras 3 full names, top_out's none:
+    # the lists alone must attach those
+    for layer, named in (("user_dense1", True), ("top_out", False)):
+        ln = g.node(model, layer)
+        for w in ("_kernel", "bias"):
+            a = f32(3, 2) if w == "_kernel" else f32(2)
+            key = f"model/{layer}/{w}/.ATTRIBUTES/VARIABLE_VALUE"
+            x = g.node(ln, w)
+            g.var(x, key, f"{layer}/{w.strip('_')}" if named else None)
+            g.link(tv, str(i), x)
+            b.tensor(key, a)
+            for slot, sl in (("momentum", moms), ("velocity", vels)):
+                y = g.node(lst, str(n))
+                g.link(sl, str(i), y)
+                skey = f"optimizer/_variables/{n}/.ATTRIBUTES/VARIABLE_VALUE"
+                g.var(y, skey, f"adam/{layer}_{w.strip('_')}_{slot}" if named else None)
+                arr = f32(*a.shape)
+                b.tensor(skey, arr)
+                shown = slot if named else {"momentum": "momentums", "velocity": "velocities"}[slot]
+                want[f"optimizer/state/model/{layer}/{w}/{shown}"] = arr
+                n += 1
+            i += 1
+    b.strings("_CHECKPOINTABLE_OBJECT_GRAPH", [g.pb()], [])
+    prefix = os.path.join(tmp, "keras3")
+    b.write(prefix)
+    check_slots(prefix, want, "Keras 3 optimizer")
+    check(run(["cat", prefix, "optimizer/step"]) == b"160\n", "Keras 3 optimizer: optimizer/step")
+    check(b"_trainable_variables" not in run(["ls", prefix, "optimizer"]), "Keras 3 optimizer: parameters stay in layers/")
+
+
+def check_slots(prefix, want, label):
+    """Every path of @want holds its array's bytes, in one modelfs call."""
+    paths = sorted(want)
+    try:
+        got = cat_all(prefix, [p + "/data" for p in paths])
+    except RuntimeError as e:
+        check(False, f"{label}: {e}")
+        return
+    exp = b"".join(np.ascontiguousarray(want[p]).tobytes() for p in paths)
+    check(got == exp, f"{label}: {len(paths)} slot/parameter data files ({len(got)} vs {len(exp)} bytes)")
+
+
 def main():
     with tempfile.TemporaryDirectory() as tmp:
         check_bundle(tmp, False)
         check_bundle(tmp, True)
         check_v1(tmp)
         check_graphdef(tmp)
+        check_keras_optimizers(tmp)
     print(f"{checks} checks, {len(fails)} failed")
     return 1 if fails else 0
 
