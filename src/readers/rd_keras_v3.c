@@ -14,15 +14,19 @@
  * tensors/, optimizer/ from the h5 with layer names resolved through
  * config.json (h5_keras3.c); assets/<path> for the asset files; raw/ has
  * every member as a file and the h5's HDF5 tree under raw/model.weights/.
- * A model.weights.npz (NpzIOStore) is listed in raw/ but not decoded.
+ * Weights saved as model.weights.npz (weights_format="npz", NpzIOStore)
+ * are decoded in place by keras_npz.c into the same views.
  *
  * Keras' unzipped variant (saving with zipped=False: a directory holding
- * the same files) is read the same way, the h5 being a plain file.
+ * the same files) is read the same way, the h5 being a plain file. (Keras
+ * writes an npz store there under the name model.weights.h5: a
+ * "model.weights.h5" that starts like a zip is read as the npz.)
  *
  * A ".keras" file that is really HDF5 (Keras 2 saving with the wrong
  * extension) never reaches this reader: it has the HDF5 signature, and
  * the HDF5 readers bid on it. */
 #include "readers/h5_lib.h"
+#include "readers/keras_npz.h"
 #include "core/log.h"
 #include "core/zip.h"
 #include <dirent.h>
@@ -47,6 +51,7 @@ struct kv3 {
     json_t *config, *meta;   /* parsed members, or NULL */
     char *config_text;       /* when config.json is not valid JSON */
     struct h5_model *h5;     /* NULL without model.weights.h5 */
+    struct keras_npz *npz;   /* model.weights.npz, when there is no h5 */
     int warned;
     struct h5_warns warns;   /* printed when the build succeeds */
 };
@@ -172,6 +177,16 @@ static int open_dir(struct kv3 *k, const char *path, mfs_err *e)
     MFS_FORWARD(load_json(k, "config.json", &k->config, &k->config_text, e));
     MFS_FORWARD(load_json(k, "metadata.json", &k->meta, NULL, e));
     struct kv3_file *w = find_file(k, "model.weights.h5");
+    unsigned char magic[4] = {0};
+    mfs_err me = {0};
+    if (w && w->src->size >= 4) mfs_src_read(w->src, magic, 4, 0, &me);
+    struct kv3_file *npz = w && !memcmp(magic, "PK\3\4", 4) ? w : w ? NULL : find_file(k, "model.weights.npz");
+    if (npz) {
+        char nl[4200];
+        snprintf(nl, sizeof nl, "%s/%s", path, npz->name);
+        k->npz = keras_npz_open(npz->src, npz->src, 0, nl, e);
+        return k->npz ? MFS_OK : MFS_FATAL;
+    }
     if (!w) return MFS_OK;
     char label[4200];
     snprintf(label, sizeof label, "%s/model.weights.h5", path);
@@ -181,6 +196,24 @@ static int open_dir(struct kv3 *k, const char *path, mfs_err *e)
     int rc = h5_model_open(k->h5, e);
     if (rc < 0) mfs_err_prefix(e, "model.weights.h5");
     return rc;
+}
+
+/* model.weights.npz of the archive, if any (the h5 store is absent). */
+static int open_npz(struct kv3 *k, const struct mfs_probe *p, mfs_err *e)
+{
+    long ni = mfs_zip_find(k->zip, "model.weights.npz");
+    if (ni < 0) return MFS_OK;
+    const struct mfs_zip_member *zm = &k->zip->m[ni];
+    mfs_src *ms = mfs_zip_member_src(k->zip, (size_t)ni, e);
+    if (!ms) {
+        mfs_err_prefix(e, "model.weights.npz");
+        return e->status = MFS_FATAL;
+    }
+    char label[4200];
+    snprintf(label, sizeof label, "%s:model.weights.npz", p->path);
+    k->npz = keras_npz_open(ms, zm->method == 0 ? p->src : NULL, zm->data_offset, label, e);
+    mfs_src_unref(ms);
+    return k->npz ? MFS_OK : MFS_FATAL;
 }
 
 static int kv3_open(const struct mfs_probe *p, void **state, mfs_err *e)
@@ -195,7 +228,7 @@ static int kv3_open(const struct mfs_probe *p, void **state, mfs_err *e)
     MFS_FORWARD(load_json(k, "config.json", &k->config, &k->config_text, e));
     MFS_FORWARD(load_json(k, "metadata.json", &k->meta, NULL, e));
     long wi = mfs_zip_find(k->zip, "model.weights.h5");
-    if (wi < 0) return MFS_OK;
+    if (wi < 0) return open_npz(k, p, e);
     mfs_src *ms = mfs_zip_member_src(k->zip, (size_t)wi, e);
     if (!ms) {
         e->status = MFS_FATAL;
@@ -271,11 +304,9 @@ static int kv3_build(void *state, mfs_tree *t, mfs_err *e)
     if (k->h5) {
         rc = h5_model_build(k->h5, t, e);
         if (rc < 0) mfs_err_prefix(e, "model.weights.h5");
-    } else if ((k->zip && mfs_zip_find(k->zip, "model.weights.npz") >= 0) ||
-               find_file(k, "model.weights.npz")) {
-        h5_warns_add(&k->warns, "model.weights.npz: weights stored with NpzIOStore are listed in "
-                     "raw/ but not decoded");
-        k->warned = 1;
+    } else if (k->npz) {
+        rc = keras_npz_build(k->npz, k->config, t, e);
+        if (rc < 0) mfs_err_prefix(e, "model.weights.npz");
     }
     if (rc < 0) return rc;
     h5_warns_flush(&k->warns);
@@ -287,6 +318,7 @@ static void kv3_close(void *state)
     struct kv3 *k = state;
     if (!k) return;
     h5_model_free(k->h5);
+    keras_npz_free(k->npz);
     h5_warns_free(&k->warns);
     mfs_zip_free(k->zip);
     for (size_t i = 0; i < k->nfiles; i++) {
