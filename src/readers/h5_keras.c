@@ -25,9 +25,11 @@
  *   optimizer/                config.json (training_config's
  *                             optimizer_config), step (iterations),
  *                             state/<param>/<slot> where the slot's name
- *                             contains a model tensor's name, vars/<name>
- *                             for the rest (hyperparameters, Keras 2.0's
- *                             anonymous "Variable_N").
+ *                             contains a model tensor's name, or for Keras
+ *                             2.0's anonymous "Variable_N" by position
+ *                             (h5_keras_anon.c), vars/<name> for the rest
+ *                             (hyperparameters, anonymous weights whose
+ *                             count or shapes do not fit).
  * Caller holds h5_lock. */
 #include "readers/h5_lib.h"
 #include "core/log.h"
@@ -38,9 +40,11 @@
 
 #define OOM(e) mfs_err_set(e, MFS_FATAL, ENOMEM, -1, "out of memory")
 
-/* Model tensor keys given so far (for clashes and optimizer matching). */
+/* Model tensor keys given so far (for clashes and optimizer matching),
+ * with their layer and tensor (model order, for positional matching). */
 struct keys {
     char **v;
+    struct h5_kparam *p; /* p[i].key = v[i]; p[i].layer owned */
     size_t n, cap;
 };
 
@@ -51,24 +55,38 @@ static int keys_has(const struct keys *k, const char *s)
     return 0;
 }
 
-static int keys_add(struct keys *k, const char *s)
+static int keys_add(struct keys *k, const char *s, const char *layer, mfs_tensor *tn)
 {
     if (k->n == k->cap) {
         size_t cap = k->cap ? k->cap * 2 : 64;
         char **v = realloc(k->v, cap * sizeof *v);
         if (!v) return -1;
         k->v = v;
+        struct h5_kparam *p = realloc(k->p, cap * sizeof *p);
+        if (!p) return -1;
+        k->p = p;
         k->cap = cap;
     }
-    if (!(k->v[k->n] = strdup(s))) return -1;
+    k->v[k->n] = strdup(s);
+    char *l = strdup(layer);
+    if (!k->v[k->n] || !l) {
+        free(k->v[k->n]);
+        free(l);
+        return -1;
+    }
+    k->p[k->n] = (struct h5_kparam){k->v[k->n], l, tn};
     k->n++;
     return 0;
 }
 
 static void keys_free(struct keys *k)
 {
-    for (size_t i = 0; i < k->n; i++) free(k->v[i]);
+    for (size_t i = 0; i < k->n; i++) {
+        free(k->v[i]);
+        free((char *)k->p[i].layer);
+    }
     free(k->v);
+    free(k->p);
 }
 
 /* layers/<layer>/<this>: see the header comment. Caller frees. */
@@ -153,7 +171,7 @@ static int add_layer(struct h5_model *m, mfs_tree *t, hid_t wg, const char *wg_p
         }
         info_set(tn, "stored_name", w);
         info_set(tn, "layer", layer);
-        if (!key || keys_add(keys, key) < 0 || !mfs_tree_add_model_tensor(t, key, tn) ||
+        if (!key || keys_add(keys, key, layer, tn) < 0 || !mfs_tree_add_model_tensor(t, key, tn) ||
             !mfs_tree_add_tensor(t, ldir, sn, tn))
             rc = OOM(e);
         free(key);
@@ -335,7 +353,9 @@ static int add_optimizer(struct h5_model *m, mfs_tree *t, hid_t root, const stru
     }
     rc = MFS_OK;
     uint32_t opt = wn.n ? mfs_tree_top(t, MFS_TOP_OPTIMIZER) : 0;
-    if (wn.n && !opt) rc = OOM(e);
+    struct h5_kopt *anon = calloc(wn.n + 1, sizeof *anon);
+    size_t nanon = 0, named = 0; /* Keras 2.0's "Variable_N", others */
+    if ((wn.n && !opt) || !anon) rc = OOM(e);
     for (size_t i = 0; i < wn.n && rc == MFS_OK; i++) {
         const char *w = wn.v[i];
         char *path = malloc(strlen(w) + 32);
@@ -365,6 +385,12 @@ static int add_optimizer(struct h5_model *m, mfs_tree *t, hid_t root, const stru
             if (d >= 0) H5Dclose(d);
             H5Eclear2(H5E_DEFAULT);
         }
+        int step = is_step_name(s) && tn->nelems == 1;
+        if (rc == MFS_OK && !step && h5_keras_is_anon(s)) { /* placed below, by position */
+            anon[nanon++] = (struct h5_kopt){w, s, tn};
+            continue;
+        }
+        named += !step;
         if (rc == MFS_OK && match_slot(s, keys, &param, &slot)) {
             char *sp = malloc(strlen(param) + strlen(slot) + 16);
             if (!sp) rc = OOM(e);
@@ -387,6 +413,35 @@ static int add_optimizer(struct h5_model *m, mfs_tree *t, hid_t root, const stru
         free(slot);
         free(s);
     }
+    /* anonymous weights: by Keras' order when nothing else is named */
+    int mapped = 0;
+    if (rc == MFS_OK && nanon && !named) {
+        json_t *cfg[2] = {NULL, NULL};
+        static const char *const names[2] = {"model_config", "training_config"};
+        for (int k = 0; k < 2; k++) {
+            char *js = h5_attr_string(root, names[k], NULL);
+            cfg[k] = js ? json_loads(js, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL) : NULL;
+            free(js);
+        }
+        H5Eclear2(H5E_DEFAULT);
+        mapped = h5_keras_anon_map(m, t, opt, og, cfg[0], json_object_get(cfg[1], "optimizer_config"),
+                                   keys->p, keys->n, anon, nanon, e);
+        json_decref(cfg[0]);
+        json_decref(cfg[1]);
+        if (mapped < 0) rc = mapped;
+    }
+    for (size_t i = 0; i < nanon; i++) {
+        char *vp = rc == MFS_OK && !mapped ? malloc(strlen(anon[i].s) + 8) : NULL;
+        if (vp) {
+            sprintf(vp, "vars/%s", anon[i].s);
+            if (!mfs_tree_add_tensor(t, opt, vp, anon[i].tn)) rc = OOM(e);
+            free(vp);
+        } else if (rc == MFS_OK && !mapped) {
+            rc = OOM(e);
+        }
+        free((char *)anon[i].s);
+    }
+    free(anon);
     h5_strv_free(&wn);
     H5Gclose(og);
     return rc;

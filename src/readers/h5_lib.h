@@ -287,6 +287,40 @@ int h5_raw_walk(struct h5_model *m, mfs_tree *t, uint32_t raw_dir, mfs_err *e);
  *  metadata/, optimizer/). Caller holds the lock. */
 int h5_keras_build(struct h5_model *m, mfs_tree *t, mfs_err *e);
 
+/* ---- h5_keras_anon.c: Keras 1/2.0 anonymous optimizer weights -------- */
+
+/* A model weight, in model order (layers/<layer>/..., tensors/<key>). */
+struct h5_kparam {
+    const char *key;    /* "dense_1/kernel" */
+    const char *layer;  /* its layer_names entry */
+    mfs_tensor *tn;
+};
+
+/* An optimizer weight left after the named ones. */
+struct h5_kopt {
+    const char *stored; /* its name in optimizer_weights ("Variable_3:0") */
+    const char *s;      /* without ":0" */
+    mfs_tensor *tn;
+};
+
+/** h5_keras_is_anon() : 1 when the last component of @s (":N" stripped)
+ *  is TensorFlow's "Variable"/"Variable_<n>" or Theano's "param_<n>". */
+int h5_keras_is_anon(const char *s);
+
+/** h5_keras_anon_map() : maps the anonymous optimizer weights @w (in
+ *  weight_names order, named iterations removed) to the trainable model
+ *  weights among @params by Keras' order for the class in @opt_cfg
+ *  (training_config's optimizer_config; trainability from @model_cfg,
+ *  both may be NULL) and adds optimizer/state/<key>/<slot> (info.json:
+ *  param, slot). A leading anonymous scalar is the iteration count
+ *  (optimizer/step, vars/<name>). @og is the optimizer_weights group.
+ *  @return 1 when mapped, 0 when the class is unknown or the counts or
+ *  shapes do not fit (nothing added), MFS_FATAL on OOM. Caller holds the
+ *  lock. */
+int h5_keras_anon_map(struct h5_model *m, mfs_tree *t, uint32_t opt_dir, hid_t og, json_t *model_cfg,
+                      json_t *opt_cfg, const struct h5_kparam *params, size_t nparams,
+                      struct h5_kopt *w, size_t nw, mfs_err *e);
+
 /** h5_keras3_build() : Keras 3 views of @m (h5_keras3_build_parts over
  *  one file, with m->config). Caller holds the lock. */
 int h5_keras3_build(struct h5_model *m, mfs_tree *t, mfs_err *e);
