@@ -229,6 +229,22 @@ static int npz_read_i64(const struct k3_in *in, const struct k3_var *v, long lon
     return MFS_OK;
 }
 
+/* numpy_obj.c serves the payloads the VM copied (<= inline_max bytes)
+ * from memory; put such a tensor back on its bytes in @src, where they
+ * lie, so info.json's file and offset hold. Raw bytes payloads of C-order
+ * (PLAIN/BYTESWAP) arrays only; anything else stays as it is. */
+static void relocate_inline(mfs_tensor *tn, const mfs_pk *arr, mfs_src *src)
+{
+    if (tn->src == src || (tn->enc != MFS_ENC_PLAIN && tn->enc != MFS_ENC_BYTESWAP)) return;
+    const mfs_pk *st = mfs_pk_state(arr);
+    if (!mfs_pk_call_of(arr) || !st || st->kind != MFS_PK_TUPLE || st->u.seq.n < 4) return;
+    const mfs_pk *raw = st->u.seq.v[st->u.seq.n - 1];
+    if (!raw || (raw->kind != MFS_PK_BYTES && raw->kind != MFS_PK_BYTEARRAY) || raw->u.s.len != tn->nbytes)
+        return;
+    mfs_err e = {0};
+    mfs_tensor_set_plain(tn, src, raw->u.s.off, tn->enc == MFS_ENC_BYTESWAP, &e);
+}
+
 /* The variables of member @m into @in (tensors made in @t). */
 static int add_member(struct keras_npz *k, struct npz_mem *m, mfs_tree *t, struct k3_in *in,
                       size_t cap, mfs_err *e)
@@ -266,6 +282,7 @@ static int add_member(struct keras_npz *k, struct npz_mem *m, mfs_tree *t, struc
             npz_warn(k, "%s: %s (skipped)", what, r < 0 ? ae.msg : a.why);
             continue;
         }
+        relocate_inline(tn, arr, m->src);
         char *path = malloc(strlen(m->key) + strlen(kbuf) + 8);
         if (!path) return OOM(e);
         sprintf(path, root ? "vars/%s" : "%s/vars/%s", root ? kbuf : m->key, kbuf);

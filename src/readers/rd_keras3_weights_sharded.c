@@ -12,8 +12,10 @@
  * lists both files for it).
  *
  * Mounted: the index file, or a directory holding exactly one
- * "*weights.json". Every shard named in weight_map is opened (through the
- * HDF5 canary, one by one) and walked; the model is the union of their
+ * "*weights.json". Every shard named in weight_map, and every file beside
+ * the index named like one of its shards (<base>_NNNNN.weights.h5: older
+ * Keras left out shards that only continue a group), is opened (through
+ * the HDF5 canary, one by one) and walked; the model is the union of their
  * datasets, shown exactly as an unsharded .weights.h5 of the same
  * variables (h5_keras3_build_parts): layers/, tensors/<HDF5 path>,
  * optimizer/. Tensors stay lazy, each read from its own shard; info.json
@@ -22,6 +24,7 @@
  * shards (one name per line). */
 #include "readers/common.h"
 #include "readers/h5_lib.h"
+#include <dirent.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,7 +77,51 @@ static int check_shard_name(const char *idx, const char *key, const char *s, mfs
 
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
-/* Collects the shard names of weight_map (validated) into s->names. */
+static int add_name(struct k3s *s, size_t *cap, const char *name, mfs_err *e)
+{
+    if (s->n == *cap) {
+        MFS_CHECK(*cap < 4 * (size_t)MAX_SHARDS, e, MFS_FATAL, EINVAL, -1,
+                  "%s: too many shards", s->index_name);
+        *cap = *cap ? 2 * *cap : 16;
+        char **v = realloc(s->names, *cap * sizeof *v);
+        MFS_CHECK(v, e, MFS_FATAL, ENOMEM, -1, "out of memory");
+        s->names = v;
+    }
+    s->names[s->n] = strdup(name);
+    MFS_CHECK(s->names[s->n], e, MFS_FATAL, ENOMEM, -1, "out of memory");
+    s->n++;
+    return MFS_OK;
+}
+
+/* Is @name a shard Keras would have written for index @idx? Keras names
+ * them f"{base}_{i:05}.weights.h5", base = the index's stem with every
+ * ".weights" removed ("x.weights.json" -> "x"). */
+static int is_sibling_shard(const char *idx, const char *name)
+{
+    char base[1100];
+    size_t il = strlen(idx), k = 0;
+    if (il < 5 || il >= sizeof base || strcmp(idx + il - 5, ".json")) return 0;
+    for (size_t i = 0; i < il - 5;) {
+        if (!strncmp(idx + i, ".weights", 8) && i + 8 <= il - 5) {
+            i += 8;
+            continue;
+        }
+        base[k++] = idx[i++];
+    }
+    base[k] = 0;
+    size_t nl = strlen(name), d = 0;
+    if (strncmp(name, base, k) || name[k] != '_' || nl < k + 1 + 5 + 11 ||
+        strcmp(name + nl - 11, ".weights.h5"))
+        return 0;
+    for (const char *c = name + k + 1; c < name + nl - 11; c++, d++)
+        if (*c < '0' || *c > '9') return 0;
+    return d >= 5;
+}
+
+/* Collects the shard names of weight_map (validated) and the numbered
+ * shards beside the index into s->names (sorted, unique). Older Keras
+ * listed only a group's first shard, so a shard holding nothing but the
+ * continuation of a group was named nowhere: those are read too. */
 static int collect_shards(struct k3s *s, mfs_err *e)
 {
     json_t *wm = json_object_get(s->index, "weight_map");
@@ -93,19 +140,16 @@ static int collect_shards(struct k3s *s, mfs_err *e)
             MFS_CHECK(json_is_string(f), e, MFS_FATAL, EINVAL, -1,
                       "%s: weight_map[\"%s\"][%zu] is not a file name", s->index_name, key, i);
             MFS_FORWARD(check_shard_name(s->index_name, key, json_string_value(f), e));
-            if (s->n == cap) {
-                MFS_CHECK(cap < 4 * (size_t)MAX_SHARDS, e, MFS_FATAL, EINVAL, -1,
-                          "%s: weight_map is too large", s->index_name);
-                cap = cap ? 2 * cap : 16;
-                char **nv2 = realloc(s->names, cap * sizeof *nv2);
-                MFS_CHECK(nv2, e, MFS_FATAL, ENOMEM, -1, "out of memory");
-                s->names = nv2;
-            }
-            s->names[s->n] = strdup(json_string_value(f));
-            MFS_CHECK(s->names[s->n], e, MFS_FATAL, ENOMEM, -1, "out of memory");
-            s->n++;
+            MFS_FORWARD(add_name(s, &cap, json_string_value(f), e));
         }
     }
+    DIR *d = opendir(s->dir);
+    struct dirent *de;
+    int rc = MFS_OK;
+    while (d && rc == MFS_OK && (de = readdir(d)) != NULL)
+        if (is_sibling_shard(s->index_name, de->d_name)) rc = add_name(s, &cap, de->d_name, e);
+    if (d) closedir(d);
+    MFS_FORWARD(rc);
     qsort(s->names, s->n, sizeof *s->names, cmp_str);
     size_t k = 0;
     for (size_t i = 0; i < s->n; i++) {
