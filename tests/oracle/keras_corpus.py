@@ -17,7 +17,9 @@ keras*/hdf5 folder. For each:
   * optimizer weights: every dataset under optimizer_weights/ (legacy) or
     optimizer/ (Keras 3) has a tensor with identical bytes under optimizer/,
     TF2-style "<opt>/<param>/<slot>:0" names sit at
-    optimizer/state/<param>/<slot>, and iterations give optimizer/step;
+    optimizer/state/<param>/<slot>, Keras 2.0's anonymous "Variable_N:0"
+    ones there too by their position in Keras' order for the optimizer
+    class, and iterations give optimizer/step;
   * metadata/keras_version equals the file's own attribute.
 """
 import hashlib
@@ -33,6 +35,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from hdf5_common import Failure, Model, esc_path, main_wrapper  # noqa: E402
+import keras_writers as kw  # noqa: E402
 
 SHARED = os.environ.get("MFS_SHARED", os.path.join(os.path.dirname(__file__), "../../../shared"))
 CORPUS = os.path.join(SHARED, "corpus")
@@ -104,6 +107,56 @@ def keras3_layer_names(h5, config):
         nm = attr_str(vn, "name") if vn is not None else None
         names.append(nm if nm and "/" not in nm else g)
     return names
+
+
+ANON = re.compile(r"(^|/)(Variable(_\d+)?|param_\d+)(:\d+)?$")
+
+
+def check_anonymous(m, h5, fmt):
+    """Keras 1/2.0 optimizer weights without names ("Variable_N:0"): each
+    must sit at optimizer/state/<param>/<slot> in Keras' order for the
+    optimizer class (keras_writers.K2_SLOTS: the 2.0 source's lists) over
+    the trainable weights (not frozen layers, not BatchNormalization's
+    moving statistics)."""
+    og = h5["optimizer_weights"]
+    names = attr_list(og, "weight_names")
+    anon = [w for w in names if ANON.search(w)]
+    if not anon or len(anon) != len([w for w in names if not re.search(r"(^|/)iterations?(:\d+)?$", w)]):
+        return []
+    cls = json.loads(attr_str(h5, "training_config"))["optimizer_config"]["class_name"]
+    frozen = set()
+    def walk(j):
+        if isinstance(j, dict):
+            c = j.get("config")
+            if isinstance(c, dict) and c.get("trainable") is False and isinstance(c.get("name"), str):
+                frozen.add(c["name"])
+            for v in j.values():
+                walk(v)
+        elif isinstance(j, list):
+            for v in j:
+                walk(v)
+    walk(json.loads(attr_str(h5, "model_config")))
+    wg = h5["model_weights"]
+    params = []
+    for ln in attr_list(wg, "layer_names"):
+        for w in attr_list(wg[ln], "weight_names") if ln in wg else []:
+            key = re.sub(r":\d+$", "", w)
+            if ln in frozen or key.endswith(("moving_mean", "moving_variance", "running_mean", "running_std")):
+                continue
+            params.append((key, wg[ln][w].shape))
+    slots = kw.K2_SLOTS[cls][1]
+    if len(anon) != len(slots) * len(params):
+        raise Failure(f"test premise: {len(anon)} anonymous weights for {len(params)} parameters")
+    for i, w in enumerate(anon):
+        key, shape = params[i % len(params)]
+        slot = slots[i // len(params)]
+        arr = og[w][()]
+        if arr.shape != shape:
+            raise Failure(f"test premise: {w} has shape {arr.shape}, {key} {shape}")
+        d = f"optimizer/state/{esc_path(key)}/{slot}"
+        if not m.has(d + "/data") or m.sha(d) != hashlib.sha256(np.ascontiguousarray(arr).tobytes()).hexdigest():
+            raise Failure(f"{w} is not at {d} with its bytes ({cls} order)")
+    return [f"{len(anon)} anonymous {cls} weights placed by position"]
 
 
 def check_file(rel, expected):
@@ -184,6 +237,7 @@ def check_file(rel, expected):
                     step = int(np.asarray(h5[opt_root][w][()]).item())
                     if m.text("optimizer/step").strip() != str(step):
                         raise Failure(f"optimizer/step != {step}")
+            notes += check_anonymous(m, h5, fmt)
         notes.append(f"{nopt} optimizer weights")
     # 4. metadata
     kv = attr_str(h5, "keras_version") if not is_keras else meta.get("keras_version")
