@@ -8,7 +8,15 @@
 #   * 8 copies with 1..24 random bytes changed (seeded), half of them in
 #     the first 4 KiB (superblock, root group, heaps);
 #   * .keras: central directory damaged, local header damaged, the h5
-#     member's bytes damaged in place, the archive cut inside the h5.
+#     member's bytes damaged in place, the archive cut inside the h5;
+#     the same for a .keras whose weights are model.weights.npz, plus its
+#     inner zip's central directory and a member's pickle damaged;
+#   * Keras 3 sharded weights (a directory: index + shards, mounted as
+#     the directory): index truncated, not JSON, weight_map of the wrong
+#     types, a shard name leaving the directory, a shard missing, cut,
+#     damaged or replaced by garbage;
+#   * a Keras 2.0 file with anonymous optimizer weights (truncated,
+#     flipped like the others).
 # `modelfs ls -R COPY` must exit below 128 (no signal) within 30 s (no
 # hang; the HDF5 canary limit is set to 10 s here) with no sanitizer
 # report, and a failing run prints exactly one line ("modelfs: <path>:
@@ -29,10 +37,12 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/mfs-h5bad.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/in" "$work/out"
 
-"$PYTHON" - "$shared/corpus" "$work/in" "$work/out" <<'PY' || { echo "hdf5_bad.sh: could not write inputs"; exit 1; }
+"$PYTHON" - "$shared/corpus" "$work/in" "$work/out" "$here/../oracle" <<'PY' || { echo "hdf5_bad.sh: could not write inputs"; exit 1; }
 import io, json, os, random, shutil, struct, sys, zipfile, zlib
 import h5py, numpy as np
 corpus, inp, out = sys.argv[1:4]
+sys.path.insert(0, sys.argv[4])
+import keras_writers as kw
 # inputs: small corpus files + generated ones
 if os.path.isdir(corpus):
     for root, _, files in os.walk(corpus):
@@ -63,6 +73,40 @@ with zipfile.ZipFile(os.path.join(inp, "gen.keras"), "w") as z:
     z.writestr("config.json", json.dumps({"class_name": "Sequential", "config": {"layers": [
         {"class_name": "Dense", "config": {"name": "d"}}]}}))
     z.write(os.path.join(inp, "k3.weights.h5"), "model.weights.h5")
+small = [(p, n, [a[:2] if a.ndim else a for a in arrs]) for p, n, arrs in kw.k3_variables(rng)]
+kw.write_k3_keras(os.path.join(inp, "npz.keras"), small, "npz")
+kw.write_k2_full(os.path.join(inp, "k2anon.h5"), rng, "Adam")
+# sharded sets: one directory per damaged copy (mounted as the directory)
+sh = os.path.join(out, "..", "sharded")
+os.makedirs(sh)
+kw.write_k3_sharded(sh, "m", small, 1500)
+shards = sorted(f for f in os.listdir(sh) if f.endswith(".h5"))
+index = open(os.path.join(sh, "m.weights.json"), "rb").read()
+def sharded_copy(tag, index_bytes=None, drop=None, shard_bytes=None):
+    d = os.path.join(out, f"sharded-{tag}")
+    shutil.copytree(sh, d)
+    if index_bytes is not None:
+        open(os.path.join(d, "m.weights.json"), "wb").write(index_bytes)
+    if drop:
+        os.remove(os.path.join(d, drop))
+    if shard_bytes is not None:
+        open(os.path.join(d, shards[1]), "wb").write(shard_bytes)
+r = random.Random(5)
+for ln in (0, 9, len(index) // 2):
+    sharded_copy(f"idxcut{ln}", index[:ln])
+sharded_copy("notjson", b"\x00\xff not json")
+for i, wm in enumerate([[], {"/vars": 5}, {"/vars": []}, {"/vars": ["../../etc/passwd"]},
+                        {"/vars": "/abs.h5"}, {"/vars": [shards[0], 7]}, {"/layers/x/vars": "nothere.weights.h5"}]):
+    sharded_copy(f"wm{i}", json.dumps({"metadata": {"total_size": "x"}, "weight_map": wm}).encode())
+sharded_copy("missing", drop=shards[1])
+sb = open(os.path.join(sh, shards[1]), "rb").read()
+sharded_copy("cut", shard_bytes=sb[:len(sb) // 3])
+sharded_copy("garbage", shard_bytes=bytes(r.randrange(256) for _ in range(len(sb))))
+for i in range(3):
+    b = bytearray(sb)
+    for _ in range(8):
+        b[r.randrange(min(len(b), 4096))] = r.randrange(256)
+    sharded_copy(f"flip{i}", shard_bytes=bytes(b))
 # damaged copies
 for name in sorted(os.listdir(inp)):
     data = open(os.path.join(inp, name), "rb").read()
@@ -71,7 +115,7 @@ for name in sorted(os.listdir(inp)):
         if ln < n:
             open(os.path.join(out, f"trunc{ln}-{name}"), "wb").write(data[:ln])
     r = random.Random(zlib.crc32(name.encode()))
-    for i in range(8):
+    for i in range(2 if name in ("npz.keras", "k2anon.h5") else 8):  # their special parts: below
         b = bytearray(data)
         span = min(n, 4096) if i % 2 == 0 else n
         for _ in range(r.randint(1, 24)):
@@ -79,7 +123,7 @@ for name in sorted(os.listdir(inp)):
         open(os.path.join(out, f"flip{i}-{name}"), "wb").write(bytes(b))
     if name.endswith(".keras"):
         z = zipfile.ZipFile(io.BytesIO(data))
-        zi = z.getinfo("model.weights.h5")
+        zi = z.getinfo("model.weights.npz" if "model.weights.npz" in z.namelist() else "model.weights.h5")
         nl, xl = struct.unpack("<HH", data[zi.header_offset + 26:zi.header_offset + 30])
         base = zi.header_offset + 30 + nl + xl
         cd = data.rfind(b"PK\x01\x02")
@@ -96,6 +140,19 @@ for name in sorted(os.listdir(inp)):
                     b[base + r.randrange(min(zi.file_size, 2048))] = r.randrange(256)
             open(os.path.join(out, f"zip{i}-{name}"), "wb").write(bytes(b))
         open(os.path.join(out, f"zipcut-{name}"), "wb").write(data[:base + zi.file_size // 2])
+        if zi.filename.endswith(".npz"):  # the zip inside: its directory, a pickle
+            npz = data[base:base + zi.file_size]
+            icd = npz.rfind(b"PK\x01\x02")
+            for i in range(4):
+                b = bytearray(data)
+                if i < 2:
+                    for _ in range(4):
+                        b[base + icd + r.randrange(46)] = r.randrange(256)
+                else:
+                    p0 = npz.find(b"\x80", npz.find(b"NUMPY"))  # a pickle's PROTO opcode
+                    for _ in range(6):
+                        b[base + p0 + r.randrange(200)] = r.randrange(256)
+                open(os.path.join(out, f"npz{i}-{name}"), "wb").write(bytes(b))
 PY
 
 npass=0 nfail=0 nopen=0
