@@ -6,10 +6,11 @@
 #   * corrupted: 12 copies with 1 to 16 bytes set to random values, seeded
 #     by the file name, half of them within the first 512 bytes where the
 #     headers live;
-# then runs `modelfs ls -R COPY` and, when that succeeds, `modelfs cat COPY
-# SHA256SUMS` (reads every tensor of tensors/). Each run must exit below 128
-# (no signal), within 20 s (no hang), with no sanitizer report, and a
-# failing run must print exactly one line on stderr.
+# then does `modelfs ls -R COPY` and, when that succeeds, `modelfs cat COPY
+# SHA256SUMS` (reads every tensor of tensors/), all copies in one process
+# (batch.inc; the real binary is run on a few and must agree). Each command
+# must not crash (signal, sanitizer report, leak), must end within 20 s (no
+# hang), and a failing one must print exactly one line on stderr.
 # Ends with "N passed, N failed"; exit 1 on any failure.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
@@ -39,36 +40,26 @@ for name in sorted(os.listdir(ex)):
         open(os.path.join(out, f"flip{i}-{name}"), "wb").write(bytes(b))
 PY
 
-npass=0 nfail=0
-# check WHAT COPY ARGS...: runs modelfs; returns 0 when it exited 0.
-check() {
-  local what=$1 copy=$2 rc nl
-  shift 2
-  timeout 20 "$MODELFS" "$@" >/dev/null 2>"$work/err"
-  rc=$?
-  nl=$(wc -l <"$work/err")
-  if [ $rc -eq 124 ]; then
-    echo "FAIL  $what $copy: hung (> 20 s)"; nfail=$((nfail + 1)); return 1
-  elif [ $rc -ge 128 ] || grep -qE 'Sanitizer|runtime error:' "$work/err"; then
-    echo "FAIL  $what $copy: crashed (status $rc): $(head -c 600 "$work/err")"; nfail=$((nfail + 1)); return 1
-  elif [ $rc -ne 0 ] && [ "$nl" -ne 1 ]; then
-    echo "FAIL  $what $copy: exit $rc with $nl stderr lines (want exactly 1): $(head -c 400 "$work/err")"
-    nfail=$((nfail + 1)); return 1
+. "$here/batch.inc"
+# Every copy in one driver process (batch.inc): `ls -R`, then `cat
+# SHA256SUMS` when it opened; the real binary is run on a few of them.
+mfs_batch_run "$work/res" -t 20 -c SHA256SUMS -- "$work"/trunc* "$work"/flip*
+npass=0 nfail=0 nopen=0 ncopies=0
+while IFS=$'\t' read -r kind rc nl stray file text; do
+  case $kind in
+    end) ncopies=$((ncopies + 1)); continue ;;
+    ls) [ "$rc" -eq 0 ] && nopen=$((nopen + 1)); what="ls -R" ;;
+    cat) what="cat SHA256SUMS" ;;
+    *) what=$kind ;;
+  esac
+  if mfs_bad_verdict "$kind" "$rc" "$nl" "$text" 1; then
+    npass=$((npass + 1))
+    [ -n "${VERBOSE:-}" ] && echo "ok    $what $(basename "$file"): exit $rc ${text:0:200}"
+  else
+    echo "FAIL  $what $(basename "$file"): $why"; nfail=$((nfail + 1))
   fi
-  npass=$((npass + 1))
-  [ -n "${VERBOSE:-}" ] && echo "ok    $what $copy: exit $rc $(head -c 200 "$work/err")"
-  return $rc
-}
-
-nopen=0 ncopies=0
-for c in "$work"/trunc* "$work"/flip*; do
-  b=$(basename "$c")
-  ncopies=$((ncopies + 1))
-  if check "ls -R" "$b" ls -R "$c"; then
-    nopen=$((nopen + 1))
-    check "cat SHA256SUMS" "$b" cat "$c" SHA256SUMS || true
-  fi
-done
+done <"$work/res"
+mfs_batch_crosscheck "$work/res" 2 SHA256SUMS || nfail=$((nfail + 1))
 echo "$ncopies damaged copies, $nopen of them still open"
 echo "$npass passed, $nfail failed"
 [ "$nfail" -eq 0 ]

@@ -8,24 +8,26 @@
 #     with 1-16 random bytes changed (half in the first 512 bytes, half in
 #     the pickle or the storage area). `modelfs ls -R` then, when it opens,
 #     `modelfs cat COPY SHA256SUMS` must not crash (signal, sanitizer
-#     report), hang (20 s) or print more than one line when failing.
+#     report, leak), hang (20 s) or print more than one line when failing.
+# Both sets run in one process each (batch.inc, tests/tools/
+# mfs_batch.c); the real binary is run on a few files and must agree.
 # Ends with "N passed, N failed"; exit 1 on any failure, 77 without torch.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 PYTHON=${PYTHON:-/usr/bin/python3}
 : "${MODELFS:?set MODELFS to the modelfs binary}"
 corpus=${MFS_SHARED:-$here/../../../shared}/corpus
-if ! "$PYTHON" -c 'import torch' 2>/dev/null; then
-  echo "skipped: $PYTHON lacks torch"
-  exit 77
-fi
 work=$(mktemp -d "${TMPDIR:-/tmp}/mfs-badpt.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/golden" "$work/damaged"
 
-"$PYTHON" - "$work" "$corpus" "$here/pytorch.sh" <<'PY' || { echo "pytorch.sh: could not write the files"; exit 1; }
+# (one python process: importing torch takes seconds; it exits 77 without it)
+"$PYTHON" - "$work" "$corpus" "$here/pytorch.sh" <<'PY'
 import collections, io, os, pickle, random, sys, zipfile, zlib
-import torch
+try:
+    import torch
+except ImportError:
+    sys.exit(77)
 work, corpus = sys.argv[1], sys.argv[2]
 gold = os.path.join(work, "golden")
 
@@ -132,20 +134,27 @@ for name, data in srcs.items():
             bb[rng.randrange(lo, hi)] = rng.randrange(256)
         open(os.path.join(dam, f"flip{i}-{name}"), "wb").write(bytes(bb))
 PY
+rc=$?
+[ $rc -eq 77 ] && { echo "skipped: $PYTHON lacks torch"; exit 77; }
+[ $rc -eq 0 ] || { echo "pytorch.sh: could not write the files"; exit 1; }
 
+. "$here/batch.inc"
+# Golden files and damaged copies, each set in one driver process
+# (batch.inc); the real binary is run on a few of them and must agree.
+mfs_batch_run "$work/gold.res" -t 20 -- "$work"/golden/*
+mfs_batch_run "$work/res" -t 20 -c SHA256SUMS -- "$work"/damaged/*
 npass=0 nfail=0
 # golden NAME WORDS: must fail with one line containing WORDS.
 golden() {
-  local f=$work/golden/$1 want=$2 rc nl
-  timeout 20 "$MODELFS" ls -R "$f" >/dev/null 2>"$work/err"
-  rc=$? nl=$(wc -l <"$work/err")
-  if [ $rc -eq 0 ] || [ $rc -ge 124 ] || [ "$nl" -ne 1 ] || ! grep -q -- "$want" "$work/err" ||
-     grep -qE 'Sanitizer|runtime error:' "$work/err"; then
-    echo "FAIL  golden $1: exit $rc, $nl lines, want one line with \"$want\": $(head -c 300 "$work/err")"
+  local kind rc nl stray file text
+  IFS=$'\t' read -r kind rc nl stray file text < <(awk -F'\t' -v f="$work/golden/$1" '$5 == f' "$work/gold.res")
+  if [ "$kind" != ls ] || [ "$rc" -eq 0 ] || [ "$rc" -ge 124 ] || [ "$nl" -ne 1 ] ||
+     [[ $text != *"$2"* ]] || [[ $text =~ Sanitizer|runtime\ error: ]]; then
+    echo "FAIL  golden $1: $kind exit $rc, $nl lines, want one line with \"$2\": ${text:0:300}"
     nfail=$((nfail + 1))
   else
     npass=$((npass + 1))
-    [ -n "${VERBOSE:-}" ] && echo "ok    golden $1: $(cat "$work/err")"
+    [ -n "${VERBOSE:-}" ] && echo "ok    golden $1: $text"
   fi
 }
 golden missing_record.pth "storage record arc/data/0 is missing"
@@ -164,32 +173,23 @@ golden legacy_bad_protocol.pt "protocol version"
 golden legacy_no_storages.pt "truncated"
 golden legacy_truncated_pickles.pt "pickle: byte"
 
-# check WHAT COPY ARGS...: no crash, no hang, one line on failure.
-check() {
-  local what=$1 copy=$2 rc nl
-  shift 2
-  timeout 20 "$MODELFS" "$@" >/dev/null 2>"$work/err"
-  rc=$? nl=$(wc -l <"$work/err")
-  if [ $rc -eq 124 ]; then
-    echo "FAIL  $what $copy: hung (> 20 s)"; nfail=$((nfail + 1)); return 1
-  elif [ $rc -ge 128 ] || grep -qE 'Sanitizer|runtime error:' "$work/err"; then
-    echo "FAIL  $what $copy: crashed (status $rc): $(head -c 600 "$work/err")"; nfail=$((nfail + 1)); return 1
-  elif [ $rc -ne 0 ] && [ "$nl" -ne 1 ]; then
-    echo "FAIL  $what $copy: exit $rc with $nl stderr lines: $(head -c 400 "$work/err")"
-    nfail=$((nfail + 1)); return 1
-  fi
-  npass=$((npass + 1))
-  return $rc
-}
+mfs_batch_crosscheck "$work/gold.res" 2 || nfail=$((nfail + 1))
+
 nopen=0 ncopies=0
-for c in "$work"/damaged/*; do
-  b=$(basename "$c")
-  ncopies=$((ncopies + 1))
-  if check "ls -R" "$b" ls -R "$c"; then
-    nopen=$((nopen + 1))
-    check "cat SHA256SUMS" "$b" cat "$c" SHA256SUMS || true
+while IFS=$'\t' read -r kind rc nl stray file text; do
+  case $kind in
+    end) ncopies=$((ncopies + 1)); continue ;;
+    ls) [ "$rc" -eq 0 ] && nopen=$((nopen + 1)); what="ls -R" ;;
+    cat) what="cat SHA256SUMS" ;;
+    *) what=$kind ;;
+  esac
+  if mfs_bad_verdict "$kind" "$rc" "$nl" "$text" 1; then
+    npass=$((npass + 1))
+  else
+    echo "FAIL  $what $(basename "$file"): $why"; nfail=$((nfail + 1))
   fi
-done
+done <"$work/res"
+mfs_batch_crosscheck "$work/res" 2 SHA256SUMS || nfail=$((nfail + 1))
 echo "$ncopies damaged copies, $nopen of them still open"
 echo "$npass passed, $nfail failed"
 [ "$nfail" -eq 0 ]
