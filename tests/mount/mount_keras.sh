@@ -3,7 +3,8 @@
 # directory holding it) and a .keras whose weights are model.weights.npz,
 # mounted through FUSE (files written by tests/oracle/keras_writers.py in
 # Keras' own layouts). For each mount:
-#   - `find` of the mount == `modelfs tree` (readdir order);
+#   - `find` of the mount == `modelfs tree` (readdir order, symlinks as
+#     "path -> target");
 #   - every tensor's data read through the kernel == h5py's reading of the
 #     dataset in the shard info.json names (sharded), or numpy's np.load of
 #     the npz inside the .keras (npz), and every dtype/shape file agrees;
@@ -39,7 +40,7 @@ if kind == "npz":
         store = {k: store[k].item() for k in store.files}
 n = 0
 for top in ("tensors", "optimizer/vars", "layers"):
-    for root, dirs, files in os.walk(os.path.join(mnt, top)):
+    for root, dirs, files in os.walk(os.path.join(mnt, top), followlinks=True):
         if "data" not in files or "info.json" not in files:
             continue
         info = json.load(open(os.path.join(root, "info.json")))
@@ -72,8 +73,9 @@ for spec in "sharded:$WORK/sharded/model.weights.json" "sharded:$WORK/sharded" "
     MNT=$WORK/m$i
     mfs_mount_fg "$model" "$MNT" "$WORK/daemon$i.log" || die "mount of $model failed"
     "$MODELFS" tree "$model" >"$WORK/tree.want" || die "modelfs tree $model"
-    (cd "$MNT" && $T find . -mindepth 1 \( -type d -printf '%P/\n' \) -o -printf '%P\n') \
-        >"$WORK/tree.got" || die "find on the mount of $model"
+    (cd "$MNT" && $T find . -mindepth 1 \( -type d -printf '%P/\n' \) -o \
+        \( -type l -printf '%P -> %l\n' \) -o -printf '%P\n') >"$WORK/tree.got" ||
+        die "find on the mount of $model"
     if cmp -s "$WORK/tree.want" "$WORK/tree.got"; then
         pass "$model: find == modelfs tree ($(wc -l <"$WORK/tree.got") entries)"
     else

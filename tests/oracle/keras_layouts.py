@@ -64,13 +64,16 @@ def tdir(p):
 
 
 def same_views(m, ref, what):
-    """@m shows exactly @ref's layers/ optimizer/ tensors/ (paths, order,
-    and every tensor's dtype/shape/data)."""
+    """@m shows exactly @ref's layers/ optimizer/ tensors/ (paths, each
+    directory's order, and every tensor's dtype/shape/data)."""
     a, b = views(m), views(ref)
-    if a != b:
+    if set(a) != set(b):
         extra = sorted(set(a) - set(b))[:5]
         missing = sorted(set(b) - set(a))[:5]
-        raise Failure(f"{what}: views differ from the unsharded file's (extra {extra}, missing {missing})")
+        raise Failure(f"{what}: views differ from the reference's (extra {extra}, missing {missing})")
+    for d in (p for p in a if p.endswith("/")):  # each directory in readdir order
+        if m.ls(d) != ref.ls(d):
+            raise Failure(f"{what}: ls {d} = {m.ls(d)}, the reference has {ref.ls(d)}")
     for p in a:
         if p.endswith(("/dtype", "/shape", "/data")) and m.cat(p) != ref.cat(p):
             raise Failure(f"{what}: {p} differs")
