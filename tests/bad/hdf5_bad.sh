@@ -22,7 +22,9 @@
 # report, and a failing run prints exactly one line ("modelfs: <path>:
 # <reader>: what is wrong"). When the copy opens, `modelfs cat` of every
 # data, text and attribute file must not crash or hang either (read errors
-# are allowed, as EIO lines). Ends "N passed, N failed"; exit 1 on failure.
+# are allowed, as EIO lines). All copies are checked in one process
+# (batch.inc, tests/tools/mfs_batch.c; the real binary on a few must agree).
+# Ends "N passed, N failed"; exit 1 on failure.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 src=${MFS_SRC_DIR:-$(cd "$here/../.." && pwd)}
@@ -155,42 +157,31 @@ for name in sorted(os.listdir(inp)):
                 open(os.path.join(out, f"npz{i}-{name}"), "wb").write(bytes(b))
 PY
 
+. "$here/batch.inc"
+# Every copy in one driver process (batch.inc): `ls -R`, then `cat` of the
+# files `modelfs tree` lists that match the pattern (at most 400); the real
+# binary is run on a few copies and must agree.
+mfs_batch_run "$work/res" -t 30 -m '(/data$|^raw/.*[^/]$|^metadata/|^optimizer/step$)' \
+  -x '/data.npy$' -n 400 -- "$work"/out/*
 npass=0 nfail=0 nopen=0
-# run WHAT COPY STRICT ARGS...: modelfs ARGS; 0 when it exited 0. STRICT=1
-# requires exactly one stderr line on failure.
-run() {
-  local what=$1 copy=$2 strict=$3 rc nl
-  shift 3
-  timeout 30 "$MODELFS" "$@" >/dev/null 2>"$work/err"
-  rc=$?
-  nl=$(wc -l <"$work/err")
-  if [ $rc -eq 124 ]; then
-    echo "FAIL  $what $copy: hung (> 30 s)"; nfail=$((nfail + 1)); return 1
-  elif [ $rc -ge 128 ] || grep -qE 'Sanitizer|runtime error:' "$work/err"; then
-    echo "FAIL  $what $copy: crashed (status $rc): $(head -c 600 "$work/err")"; nfail=$((nfail + 1)); return 1
-  elif [ $rc -ne 0 ] && [ "$strict" = 1 ] && [ "$nl" -ne 1 ]; then
-    echo "FAIL  $what $copy: exit $rc with $nl stderr lines (want exactly 1): $(head -c 400 "$work/err")"
-    nfail=$((nfail + 1)); return 1
-  elif grep -aqv '^modelfs: ' "$work/err"; then
-    echo "FAIL  $what $copy: stray stderr output (HDF5 error stack?): $(grep -av '^modelfs: ' "$work/err" | head -c 300)"
-    nfail=$((nfail + 1)); return 1
+# STRICT=1 (ls) requires exactly one stderr line on failure; every line
+# must be modelfs' own (no HDF5 error stack).
+while IFS=$'\t' read -r kind rc nl stray file text; do
+  c=$(basename "$file") strict=0 what=$kind
+  case $kind in
+    end) continue ;;
+    ls) strict=1 what="ls -R"; [ "$rc" -eq 0 ] && nopen=$((nopen + 1)) ;;
+  esac
+  if ! mfs_bad_verdict "$kind" "$rc" "$nl" "$text" $strict; then
+    echo "FAIL  $what $c: ${why/hung/hung (> 30 s)}"; nfail=$((nfail + 1))
+  elif [ "$stray" -gt 0 ]; then
+    echo "FAIL  $what $c: stray stderr output (HDF5 error stack?): ${text:0:300}"; nfail=$((nfail + 1))
+  else
+    npass=$((npass + 1))
+    [ -n "${VERBOSE:-}" ] && echo "ok    $what $c: exit $rc ${text:0:200}"
   fi
-  npass=$((npass + 1))
-  [ -n "${VERBOSE:-}" ] && echo "ok    $what $copy: exit $rc $(head -c 200 "$work/err")"
-  return $rc
-}
-
-for f in "$work"/out/*; do
-  c=$(basename "$f")
-  if run "ls -R" "$c" 1 ls -R "$f"; then
-    nopen=$((nopen + 1))
-    mapfile -t files < <(timeout 30 "$MODELFS" tree "$f" 2>/dev/null |
-      grep -aE '(/data$|^raw/.*[^/]$|^metadata/|^optimizer/step$)' | grep -av '/data.npy$' | head -400)
-    if [ ${#files[@]} -gt 0 ]; then
-      run "cat" "$c" 0 cat "$f" "${files[@]}"
-    fi
-  fi
-done
+done <"$work/res"
+mfs_batch_crosscheck "$work/res" 2 || nfail=$((nfail + 1))
 echo "$(ls "$work/out" | wc -l) damaged copies, $nopen of them still open"
 echo "$npass passed, $nfail failed"
 [ $nfail -eq 0 ]
