@@ -99,7 +99,7 @@ int tf_objgraph_new(const unsigned char *pb, size_t len, tf_objgraph **out, mfs_
     g->full_own = calloc(n, sizeof *g->full_own);
     g->vkey = calloc(n, sizeof *g->vkey);
     g->owner = malloc(n * sizeof *g->owner);
-    int *queue = malloc(n * sizeof *queue);
+    int *queue = malloc(2 * n * sizeof *queue); /* optimizers are queued twice */
     size_t nk = 0;
     for (size_t i = 0; i < n; i++) nk += p->nodes[i]->n_attributes;
     g->keys = calloc(nk ? nk : 1, sizeof *g->keys);
