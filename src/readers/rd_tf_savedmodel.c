@@ -18,17 +18,26 @@
  *
  * saved_model.pb is mapped, and walked field by field down to the
  * meta graphs, so a large graph_def is never copied (tf_meta.h).
- * A text (saved_model.pbtxt) or chunked (saved_model.cpb) SavedModel is
- * mounted with its variables only, and says so in metadata/. */
+ * saved_model.pbtxt (text format) is parsed (tf_pbtext.h) into the parts
+ * modelfs shows (tf_saved_model_text.proto: everything but the graph's
+ * node attributes and functions' bodies), packed back into the binary
+ * form, and walked exactly like saved_model.pb. A chunked SavedModel
+ * (saved_model.cpb, TF >= 2.13 for graphs over 2 GiB: a riegeli container
+ * of brotli-compressed chunks, tools/proto_splitter) is not decoded: it
+ * is mounted with its variables, and one log line and metadata/note say
+ * what is not shown. */
 #include "readers/common.h"
 #include "readers/reader.h"
 #include "readers/tf_build.h"
+#include "readers/tf_dtype.h"
 #include "readers/tf_meta.h"
+#include "readers/tf_pbtext.h"
 #include "readers/tf_pb.h"
 #include "readers/tf_text.h"
 #include "core/log.h"
 #include "tf_fingerprint.pb-c.h"
 #include "tf_saved_metadata.pb-c.h"
+#include "tf_saved_model_text.pb-c.h"
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
@@ -45,13 +54,15 @@
 
 struct sm_state {
     char *dir;
-    void *map;                   /* saved_model.pb */
+    void *map;                   /* saved_model.pb, or the packed .pbtxt */
     size_t len;
+    int packed;                  /* map is a malloc'd packing of saved_model.pbtxt */
+    const char *pb_name;         /* "saved_model.pb" or "saved_model.pbtxt" */
     int64_t schema_version;
     struct tf_metagraph *mg;     /* every meta graph */
     size_t nmg;
     size_t main;                 /* the one shown (tag "serve", else the first) */
-    const char *text_form;       /* "saved_model.pbtxt"/".cpb" when there is no .pb */
+    const char *chunked;         /* "saved_model.cpb" when only that is there */
     tf_bundle *vars;
     Tfpb__SavedMetadata *keras;
     Tfpb__FingerprintDef *fp;
@@ -67,7 +78,7 @@ static int is_file(const char *dir, const char *name)
 }
 
 /* A TF Serving base directory: the highest all-digits subdirectory that
- * holds a saved_model.pb, into @out (PATH_MAX). 1 when found. */
+ * holds a saved_model.pb or .pbtxt, into @out (PATH_MAX). 1 when found. */
 static int serving_version(const char *dir, char **names, size_t n, char *out)
 {
     long best = -1;
@@ -80,7 +91,7 @@ static int serving_version(const char *dir, char **names, size_t n, char *out)
         char sub[PATH_MAX];
         if (snprintf(sub, sizeof sub, "%s/%s", dir, s) >= (int)sizeof sub) continue;
         long v = atol(s);
-        if (v > best && is_file(sub, "saved_model.pb")) {
+        if (v > best && (is_file(sub, "saved_model.pb") || is_file(sub, "saved_model.pbtxt"))) {
             best = v;
             memcpy(out, sub, strlen(sub) + 1);
         }
@@ -96,7 +107,10 @@ static int sm_bid(const struct mfs_probe *p, int best)
     if (!p->is_dir) {
         const char *b = strrchr(p->path, '/');
         b = b ? b + 1 : p->path;
-        /* the file name (48 bits) and field 1 or 2 of a SavedModel (8) */
+        /* the file name (48 bits) and field 1 or 2 of a SavedModel (8);
+         * the text form: its name and a printable first byte */
+        if (!strcmp(b, "saved_model.pbtxt"))
+            return p->head_len && (isprint(p->head[0]) || isspace(p->head[0])) ? 56 : -1;
         return !strcmp(b, "saved_model.pb") && p->head_len && (p->head[0] == 0x08 || p->head[0] == 0x12)
                    ? 56 : -1;
     }
@@ -117,14 +131,14 @@ static int parse_saved_model(struct sm_state *s, mfs_err *e)
             s->schema_version = (int64_t)f.v;
         } else if (f.num == 2 && f.wt == 2) {
             MFS_CHECK(s->nmg < SM_MAX_META_GRAPHS, e, MFS_FATAL, EINVAL, -1,
-                      "saved_model.pb holds more than %d meta graphs", SM_MAX_META_GRAPHS);
+                      "%s holds more than %d meta graphs", s->pb_name, SM_MAX_META_GRAPHS);
             if (s->nmg == cap) {
                 struct tf_metagraph *v = realloc(s->mg, (cap = cap ? cap * 2 : 4) * sizeof *v);
                 if (!v) return mfs_err_set(e, MFS_FATAL, ENOMEM, -1, "out of memory");
                 s->mg = v;
             }
             if (tf_metagraph_parse(f.data, f.len, &s->mg[s->nmg], e) != MFS_OK) {
-                mfs_err_prefix(e, "saved_model.pb, meta graph %zu", s->nmg);
+                mfs_err_prefix(e, "%s, meta graph %zu", s->pb_name, s->nmg);
                 e->status = MFS_FATAL;
                 return MFS_FATAL;
             }
@@ -132,8 +146,8 @@ static int parse_saved_model(struct sm_state *s, mfs_err *e)
         }
     }
     MFS_CHECK(r == 0, e, MFS_FATAL, EINVAL, (int64_t)(p - (const unsigned char *)s->map),
-              "saved_model.pb is not a valid SavedModel protobuf (truncated or corrupt)");
-    MFS_CHECK(s->nmg > 0, e, MFS_FATAL, EINVAL, -1, "saved_model.pb holds no meta graph");
+              "%s is not a valid SavedModel protobuf (truncated or corrupt)", s->pb_name);
+    MFS_CHECK(s->nmg > 0, e, MFS_FATAL, EINVAL, -1, "%s holds no meta graph", s->pb_name);
     for (size_t i = 0; i < s->nmg; i++) {
         const Tfpb__MetaInfoDef *mi = s->mg[i].info;
         for (size_t k = 0; mi && k < mi->n_tags; k++)
@@ -163,6 +177,30 @@ static void *load_pb(const char *dir, const char *name,
     return m;
 }
 
+/* saved_model.pbtxt: parsed, then packed into s->map as the binary form
+ * (what modelfs shows of it survives the trip; tf_saved_model_text.proto). */
+static int load_text(struct sm_state *s, const char *path, mfs_err *e)
+{
+    size_t len = 0;
+    void *text = tf_map_file(path, &len, e);
+    if (!text) return MFS_FATAL;
+    struct tf_pbtext_opts o = {.ident = tf_dtype_ident};
+    ProtobufCMessage *m = tf_pbtext_parse(&tfpb__saved_model_text__descriptor, text, len, &o, e);
+    tf_unmap_file(text, len);
+    if (!m) {
+        mfs_err_prefix(e, "saved_model.pbtxt");
+        e->status = MFS_FATAL;
+        return MFS_FATAL;
+    }
+    size_t n = protobuf_c_message_get_packed_size(m);
+    s->map = malloc(n ? n : 1);
+    if (s->map) s->len = protobuf_c_message_pack(m, s->map);
+    protobuf_c_message_free_unpacked(m, NULL);
+    if (!s->map) return mfs_err_set(e, MFS_FATAL, ENOMEM, -1, "out of memory");
+    s->packed = 1;
+    return MFS_OK;
+}
+
 static int sm_open(const struct mfs_probe *p, void **state, mfs_err *e)
 {
     struct sm_state *s = calloc(1, sizeof *s);
@@ -184,17 +222,19 @@ static int sm_open(const struct mfs_probe *p, void **state, mfs_err *e)
         s->dir = strdup(p->path);
     }
     if (!s->dir) return mfs_err_set(e, MFS_FATAL, ENOMEM, -1, "out of memory");
-    if (is_file(s->dir, "saved_model.pb")) {
-        char *path = mfs_path_join(s->dir, "saved_model.pb");
+    if (is_file(s->dir, "saved_model.pb") || is_file(s->dir, "saved_model.pbtxt")) {
+        int text = !is_file(s->dir, "saved_model.pb"); /* TF's loader prefers the .pb too */
+        s->pb_name = text ? "saved_model.pbtxt" : "saved_model.pb";
+        char *path = mfs_path_join(s->dir, s->pb_name);
         if (!path) return mfs_err_set(e, MFS_FATAL, ENOMEM, -1, "out of memory");
-        s->map = tf_map_file(path, &s->len, e);
+        int rc = text ? load_text(s, path, e) : (s->map = tf_map_file(path, &s->len, e)) ? MFS_OK : MFS_FATAL;
         free(path);
-        if (!s->map) return MFS_FATAL;
+        if (rc != MFS_OK) return MFS_FATAL;
         MFS_FORWARD(parse_saved_model(s, e));
     } else {
-        s->text_form = is_file(s->dir, "saved_model.pbtxt") ? "saved_model.pbtxt" : "saved_model.cpb";
-        mfs_log("%s/%s: text/chunked SavedModel protos are not decoded; showing the variables only",
-                s->dir, s->text_form);
+        s->chunked = "saved_model.cpb";
+        mfs_log("%s/saved_model.cpb: a chunked SavedModel (riegeli container, TF >= 2.13), which modelfs "
+                "does not decode: showing the variables only, no signatures, tags or graph", s->dir);
     }
     char vdir[PATH_MAX];
     snprintf(vdir, sizeof vdir, "%s/variables", s->dir);
@@ -404,7 +444,7 @@ static int add_raw(struct sm_state *s, mfs_tree *t, const char *name)
 static int sm_build(void *state, mfs_tree *t, mfs_err *e)
 {
     struct sm_state *s = state;
-    int warn = s->text_form != NULL;
+    int warn = s->chunked != NULL;
     if (s->vars) {
         struct tf_build o = {.t = t, .model = 1, .hints = hints, .hints_ctx = s};
         int rc = tf_build_bundle(s->vars, &o, e);
@@ -413,9 +453,12 @@ static int sm_build(void *state, mfs_tree *t, mfs_err *e)
     }
     uint32_t md = mfs_tree_top(t, MFS_TOP_METADATA);
     if (!md) return mfs_err_set(e, MFS_FATAL, ENOMEM, -1, "out of memory");
-    if (s->text_form) {
-        mfs_tree_add_textf(t, md, "note", "%s is a text or chunked proto, which modelfs does not "
-                           "decode: signatures and graph are not shown\n", s->text_form);
+    if (s->chunked) {
+        mfs_tree_add_textf(t, md, "note", "%s is a chunked SavedModel (a riegeli container of "
+                           "compressed chunks, written by TF >= 2.13 for graphs over 2 GiB), which "
+                           "modelfs does not decode. Shown: the variables (tensors/, layers/, "
+                           "optimizer/) and the files beside it. Not shown: signatures/, tags, "
+                           "tensorflow_version, meta_graph.json.\n", s->chunked);
     } else {
         mfs_tree_add_textf(t, md, "saved_model_schema_version", "%lld\n", (long long)s->schema_version);
         MFS_FORWARD(tf_metagraph_metadata(&s->mg[s->main], t, md, "meta_graph.json", e));
@@ -435,6 +478,8 @@ static int sm_build(void *state, mfs_tree *t, mfs_err *e)
     snprintf(p, sizeof p, "%s/assets.extra", s->dir);
     if (rc == 0) rc = add_files(s, t, MFS_ROOT, p, "assets.extra", 0);
     if (rc == 0) rc = add_raw(s, t, "saved_model.pb");
+    if (rc == 0) rc = add_raw(s, t, "saved_model.pbtxt");
+    if (rc == 0) rc = add_raw(s, t, "saved_model.cpb");
     if (rc == 0) rc = add_raw(s, t, "keras_metadata.pb");
     if (rc == 0) rc = add_raw(s, t, "fingerprint.pb");
     if (rc < 0) return mfs_err_set(e, MFS_FATAL, ENOMEM, -1, "out of memory");
@@ -447,7 +492,8 @@ static void sm_close(void *state)
     if (!s) return;
     for (size_t i = 0; i < s->nmg; i++) tf_metagraph_free(&s->mg[i]);
     free(s->mg);
-    tf_unmap_file(s->map, s->len);
+    if (s->packed) free(s->map);
+    else tf_unmap_file(s->map, s->len);
     tf_bundle_free(s->vars);
     if (s->keras) tfpb__saved_metadata__free_unpacked(s->keras, NULL);
     if (s->fp) tfpb__fingerprint_def__free_unpacked(s->fp, NULL);

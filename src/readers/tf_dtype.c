@@ -41,6 +41,22 @@ const char *tf_dtype_name(int v, char *buf)
     return buf;
 }
 
+int tf_dtype_ident(void *ctx, const struct ProtobufCFieldDescriptor *f, const char *s, size_t n,
+                   int64_t *out)
+{
+    (void)ctx, (void)f;
+    char name[64];
+    if (n >= sizeof name) return -1;
+    memcpy(name, s, n);
+    name[n] = 0;
+    int ref = n > 4 && !strcmp(name + n - 4, "_REF");
+    if (ref) name[n - 4] = 0;
+    const ProtobufCEnumValue *v = protobuf_c_enum_descriptor_get_value_by_name(&tfpb__data_type__descriptor, name);
+    if (!v || (ref && v->value == 0)) return -1;
+    *out = v->value + (ref ? 100 : 0);
+    return 0;
+}
+
 char *tf_shape_text(const Tfpb__TensorShapeProto *s, char *buf, size_t n)
 {
     if (!n) return buf;

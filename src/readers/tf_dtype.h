@@ -7,6 +7,7 @@
 #endif
 #include "core/dtype.h"
 #include <stddef.h>
+#include <stdint.h>
 
 #define TF_DT_STRING 7
 #define TF_DT_RESOURCE 20
@@ -23,6 +24,14 @@ mfs_dtype tf_dtype_to_mfs(int v);
  *  "variant", "int4", "uint4" ...; unknown codes give "DT_<n>" in @buf
  *  (at least 16 bytes), which is then returned. */
 const char *tf_dtype_name(int v, char *buf);
+
+struct ProtobufCFieldDescriptor;
+/** tf_dtype_ident() : the code of DataType name @s (@n bytes: "DT_FLOAT",
+ *  "DT_HALF_REF" = base + 100) into *@out, for protobuf text format
+ *  (tf_pbtext_opts.ident; @ctx and @f unused). @return 0, or -1 when
+ *  @s is no DataType name. */
+int tf_dtype_ident(void *ctx, const struct ProtobufCFieldDescriptor *f, const char *s, size_t n,
+                   int64_t *out);
 
 struct Tfpb__TensorShapeProto;
 /** tf_shape_text() : "[-1, 784]" (unknown dims are -1, as TF writes
