@@ -73,18 +73,25 @@ const char *mfs_model_format(const mfs_model *m);
 
 /** Number of nodes; valid ids are 1..count. */
 uint32_t mfs_node_count(const mfs_model *m);
-/** 1 for a directory, 0 for a regular file, -1 for an invalid id. */
+/** 1 for a directory, 0 for a regular file or a symlink, -1 for an
+ *  invalid id. */
 int mfs_node_is_dir(const mfs_model *m, uint32_t id);
+/** The text of symlink @id, a path relative to its directory that always
+ *  names a directory of the same tree (layers/ and raw/ entries point at
+ *  tensors/<key>), or NULL when @id is not a symlink. Borrowed. */
+const char *mfs_node_link(const mfs_model *m, uint32_t id);
 /** Escaped name of the node (root: ""). Borrowed, lives with the model. */
 const char *mfs_node_name(const mfs_model *m, uint32_t id);
 /** Parent id (the root is its own parent). */
 uint32_t mfs_node_parent(const mfs_model *m, uint32_t id);
-/** Exact size in bytes of a file (0 for a directory). May compute small
+/** Exact size in bytes of a file (0 for a directory, the length of the
+ *  text for a symlink). May compute small
  *  generated files on first call (cached); never decodes tensor data. */
 uint64_t mfs_node_size(mfs_model *m, uint32_t id);
 /** Child named @name of directory @dir, or 0 (also when @dir is a file). */
 uint32_t mfs_node_lookup(const mfs_model *m, uint32_t dir, const char *name);
-/** Resolve a '/'-separated path of escaped names from the root, or 0. */
+/** Resolve a '/'-separated path of escaped names from the root, or 0.
+ *  Symlinks are followed, the last component's too (as stat(2) does). */
 uint32_t mfs_node_resolve(const mfs_model *m, const char *path);
 /** Number of children of a directory, in readdir order. */
 uint32_t mfs_dir_count(const mfs_model *m, uint32_t dir);

@@ -293,6 +293,12 @@ int mfs_node_is_dir(const mfs_model *m, uint32_t id)
     return n ? n->kind == MFS_N_DIR : -1;
 }
 
+const char *mfs_node_link(const mfs_model *m, uint32_t id)
+{
+    const struct mfs_node *n = mfs_tree_node(m->tree, id);
+    return n && n->kind == MFS_N_LINK ? n->bytes : NULL;
+}
+
 const char *mfs_node_name(const mfs_model *m, uint32_t id)
 {
     const struct mfs_node *n = mfs_tree_node(m->tree, id);
@@ -308,6 +314,7 @@ uint32_t mfs_node_parent(const mfs_model *m, uint32_t id)
 uint64_t mfs_node_size(mfs_model *m, uint32_t id)
 {
     const struct mfs_node *n = mfs_tree_node(m->tree, id);
+    if (n && n->kind == MFS_N_LINK) return n->size;
     if (!n || n->kind != MFS_N_FILE) return 0;
     return n->fkind == MFS_F_VIEW ? mfs_view_size(m->tree, n) : n->size;
 }
@@ -334,6 +341,8 @@ uint32_t mfs_node_resolve(const mfs_model *m, const char *path)
         memcpy(comp, p, len);
         comp[len] = 0;
         id = mfs_node_lookup(m, id, comp);
+        /* a link's target is a real node of the tree, never a link */
+        if (id && m->tree->n[id].kind == MFS_N_LINK) id = m->tree->n[id].target;
         p += len;
     }
     return id;
@@ -356,6 +365,7 @@ int64_t mfs_node_read(mfs_model *m, uint32_t id, uint64_t off, void *buf, size_t
     const struct mfs_node *n = mfs_tree_node(m->tree, id);
     if (!n) return mfs_err_set(e, MFS_FAILED, ENOENT, -1, "no such node"), -1;
     if (n->kind == MFS_N_DIR) return mfs_err_set(e, MFS_FAILED, EISDIR, -1, "is a directory"), -1;
+    if (n->kind == MFS_N_LINK) return mfs_err_set(e, MFS_FAILED, EINVAL, -1, "is a symbolic link"), -1;
     switch ((enum mfs_file_kind)n->fkind) {
     case MFS_F_STATIC: return mfs_copy_range(n->bytes, (size_t)n->size, off, buf, len);
     case MFS_F_VIEW: return mfs_view_read(m->tree, n, off, buf, len, e);
@@ -380,7 +390,7 @@ int64_t mfs_node_read(mfs_model *m, uint32_t id, uint64_t off, void *buf, size_t
 static const mfs_tensor *xattr_tensor(const mfs_model *m, uint32_t id)
 {
     const struct mfs_node *n = mfs_tree_node(m->tree, id);
-    if (!n || !n->tensor) return NULL;
+    if (!n || !n->tensor || n->kind == MFS_N_LINK) return NULL;
     if (n->kind == MFS_N_DIR) return n->tensor;
     return n->fkind == MFS_F_VIEW && n->view == MFS_V_DATA ? n->tensor : NULL;
 }

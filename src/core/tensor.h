@@ -88,6 +88,11 @@ struct mfs_tensor {
     json_t *(*info_fn)(const mfs_tensor *t, int sizing);
 
     struct mfs_tensor_cache cache;
+
+    /* tree-managed: the one directory that holds this tensor's views; any
+     * other placement of the same tensor is a symlink to it (tree.c) */
+    uint32_t home;
+    int home_is_model;       /* home is a tensors/<key> dir */
 };
 
 /** mfs_tensor_set_shape() : sets ndim/shape and computes nelems and nbytes

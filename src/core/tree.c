@@ -86,6 +86,22 @@ static int hash_insert(mfs_tree *t, uint32_t id)
     }
 }
 
+/* Takes @id out of the hash (linear probing: the rest of its cluster is
+ * re-inserted so no lookup stops early at the hole). */
+static void hash_remove(mfs_tree *t, uint32_t id)
+{
+    uint32_t mask = t->hcap - 1;
+    uint32_t i = (uint32_t)hash_key(t->n[id].parent, t->n[id].name) & mask;
+    while (t->hash[i] && t->hash[i] != id) i = (i + 1) & mask;
+    if (!t->hash[i]) return;
+    t->hash[i] = 0;
+    for (i = (i + 1) & mask; t->hash[i]; i = (i + 1) & mask) {
+        uint32_t x = t->hash[i];
+        t->hash[i] = 0;
+        hash_insert(t, x);
+    }
+}
+
 uint32_t mfs_tree_child(const mfs_tree *t, uint32_t dir, const char *name)
 {
     if (!t->hcap) return 0;
@@ -177,9 +193,18 @@ static uint32_t new_node(mfs_tree *t, uint32_t parent, const char *name, int kin
     return id;
 }
 
+/* @id, or the directory it links to: what a reader adds below a tensor
+ * placement that is a symlink (HDF5 @attrs ...) goes into the tensor's
+ * home, seen through every placement. */
+static uint32_t deref(const mfs_tree *t, uint32_t id)
+{
+    return t->n[id].kind == MFS_N_LINK ? t->n[id].target : id;
+}
+
 /* A free name for a new entry under @parent: @name itself, else "name~N". */
 static uint32_t new_unique(mfs_tree *t, uint32_t parent, const char *name, int kind)
 {
+    parent = deref(t, parent);
     if (!mfs_tree_child(t, parent, name)) return new_node(t, parent, name, kind);
     char buf[4096];
     for (unsigned k = 1;; k++) {
@@ -191,7 +216,9 @@ static uint32_t new_unique(mfs_tree *t, uint32_t parent, const char *name, int k
 /* Directory @name (escaped) under @parent: the existing one, or new. */
 static uint32_t get_dir(mfs_tree *t, uint32_t parent, const char *name)
 {
+    parent = deref(t, parent);
     uint32_t id = mfs_tree_child(t, parent, name);
+    if (id && t->n[id].kind == MFS_N_LINK) return t->n[id].target;
     if (id && t->n[id].kind == MFS_N_DIR) return id;
     return new_unique(t, parent, name, MFS_N_DIR);
 }
@@ -266,17 +293,67 @@ static const struct { const char *name; enum mfs_view v; } tensor_files[] = {
     {"info.json", MFS_V_INFO},
 };
 
+/* Turns tensor dir @id into a symlink to @target, the tensor's new home.
+ * What a reader added to @id besides the views (HDF5 @attrs ...) moves to
+ * @target (unless @target has that name already); the view files stay in
+ * the node array, unreachable: no lookup goes below a symlink. Returns 0,
+ * or -1 on OOM. */
+static int dir_to_link(mfs_tree *t, uint32_t id, uint32_t target)
+{
+    struct mfs_node *old = &t->n[id];
+    for (uint32_t i = 0; i < old->nkids; i++) {
+        uint32_t k = old->kids[i];
+        if (t->n[k].fkind == MFS_F_VIEW && t->n[k].tensor == old->tensor) continue;
+        if (mfs_tree_child(t, target, t->n[k].name)) continue;
+        struct mfs_node *p = &t->n[target];
+        if (p->nkids == p->capkids) {
+            uint32_t nc = p->capkids ? p->capkids * 2 : 4;
+            uint32_t *v = realloc(p->kids, nc * sizeof *v);
+            if (!v) return -1;
+            p->kids = v;
+            p->capkids = nc;
+        }
+        hash_remove(t, k);
+        t->n[k].parent = target;
+        p->kids[p->nkids++] = k;
+        hash_insert(t, k);
+    }
+    old->kind = MFS_N_LINK;
+    old->nkids = 0;
+    old->target = target;
+    return 0;
+}
+
+/* Places @tn at @path under @parent: a symlink to its home directory when
+ * it has one and this is not a model placement; else a directory with the
+ * views, which becomes the home unless the home already is a model dir
+ * (a tensor under two keys gets two directories; a home elsewhere turns
+ * into a symlink to tensors/<key>). Returns the new node's id, 0 on OOM. */
 static uint32_t place_tensor(mfs_tree *t, uint32_t parent, const char *path, int single,
-                             mfs_tensor *tn)
+                             mfs_tensor *tn, int model)
 {
     char *leaf;
     uint32_t dir = walk_path(t, parent, path, single, &leaf);
     if (!dir) return 0;
+    dir = deref(t, dir);
+    if (tn->home && !model) {
+        uint32_t link = new_unique(t, dir, leaf, MFS_N_LINK);
+        free(leaf);
+        if (!link) return 0;
+        t->n[link].target = tn->home;
+        t->n[link].tensor = tn;
+        return link;
+    }
     uint32_t id = mfs_tree_child(t, dir, leaf);
     if (!id || t->n[id].kind != MFS_N_DIR || t->n[id].tensor)
         id = new_unique(t, dir, leaf, MFS_N_DIR);
     free(leaf);
     if (!id) return 0;
+    if (!tn->home_is_model) {
+        if (tn->home && dir_to_link(t, tn->home, id) != 0) return 0;
+        tn->home = id;
+        tn->home_is_model = model;
+    }
     t->n[id].tensor = tn;
     for (size_t i = 0; i < sizeof tensor_files / sizeof tensor_files[0]; i++) {
         uint32_t f = new_unique(t, id, tensor_files[i].name, MFS_N_FILE);
@@ -290,19 +367,19 @@ static uint32_t place_tensor(mfs_tree *t, uint32_t parent, const char *path, int
 
 uint32_t mfs_tree_add_tensor(mfs_tree *t, uint32_t parent, const char *path, mfs_tensor *tn)
 {
-    return place_tensor(t, parent, path, 0, tn);
+    return place_tensor(t, parent, path, 0, tn, 0);
 }
 
 uint32_t mfs_tree_add_tensor_name(mfs_tree *t, uint32_t parent, const char *name, mfs_tensor *tn)
 {
-    return place_tensor(t, parent, name, 1, tn);
+    return place_tensor(t, parent, name, 1, tn, 0);
 }
 
 uint32_t mfs_tree_add_model_tensor(mfs_tree *t, const char *key, mfs_tensor *tn)
 {
     uint32_t top = mfs_tree_top(t, MFS_TOP_TENSORS);
     if (!top) return 0;
-    uint32_t id = place_tensor(t, top, key, 0, tn);
+    uint32_t id = place_tensor(t, top, key, 0, tn, 1);
     if (!id) return 0;
     if (t->nmodel == t->capmodel) {
         size_t nc = t->capmodel ? t->capmodel * 2 : 64;
@@ -474,6 +551,7 @@ uint32_t mfs_tree_lookup_path(const mfs_tree *t, uint32_t parent, const char *pa
         id = mfs_tree_child(t, id, comp);
         free(comp);
         if (!slash) break;
+        if (id && t->n[id].kind == MFS_N_LINK) id = t->n[id].target;
         p = slash + 1;
     }
     return id;
@@ -482,7 +560,7 @@ uint32_t mfs_tree_lookup_path(const mfs_tree *t, uint32_t parent, const char *pa
 mfs_tensor *mfs_tree_tensor_at(const mfs_tree *t, uint32_t id)
 {
     const struct mfs_node *n = mfs_tree_node(t, id);
-    return n && n->kind == MFS_N_DIR ? n->tensor : NULL;
+    return n && n->kind != MFS_N_FILE ? n->tensor : NULL;
 }
 
 size_t mfs_tree_model_count(const mfs_tree *t) { return t->nmodel; }
@@ -512,6 +590,39 @@ char *mfs_tree_path(const mfs_tree *t, uint32_t from, uint32_t id)
     /* a leading '/' is left when from was not an ancestor: drop it */
     if (len && p[0] == '/') memmove(p, p + 1, len);
     return p;
+}
+
+static uint32_t node_depth(const mfs_tree *t, uint32_t id)
+{
+    uint32_t d = 0;
+    for (; id != MFS_ROOT && id; id = t->n[id].parent) d++;
+    return d;
+}
+
+/* The text of symlink @id: the path of its target relative to the link's
+ * directory ("../../tensors/fc1.weight"), in the arena. 0 or -1 (OOM). */
+static int link_text(mfs_tree *t, uint32_t id)
+{
+    uint32_t a = t->n[id].parent, b = t->n[id].target;
+    uint32_t da = node_depth(t, a), db = node_depth(t, b), ups = 0;
+    /* common ancestor: lift the deeper side, then both together */
+    uint32_t x = a, y = b;
+    for (; da > db; da--, ups++) x = t->n[x].parent;
+    for (; db > da; db--) y = t->n[y].parent;
+    while (x != y) x = t->n[x].parent, y = t->n[y].parent, ups++;
+    char *down = mfs_tree_path(t, x, b);
+    if (!down) return -1;
+    size_t len = 3 * (size_t)ups + strlen(down);
+    char *s = mfs_tree_alloc(t, len + 1);
+    if (s) {
+        for (uint32_t i = 0; i < ups; i++) memcpy(s + 3 * i, "../", 3);
+        memcpy(s + 3 * (size_t)ups, down, strlen(down) + 1);
+        if (len && s[len - 1] == '/') s[--len] = 0; /* target is x itself */
+        t->n[id].bytes = s;
+        t->n[id].size = len;
+    }
+    free(down);
+    return s ? 0 : -1;
 }
 
 /* summary: "<dtype> <shape> <nbytes> <name>" per model tensor. */
@@ -572,6 +683,9 @@ int mfs_tree_finalize(mfs_tree *t, const char *format_id, const char *source_tex
     enum mfs_topdir always[] = {MFS_TOP_METADATA, MFS_TOP_LAYERS, MFS_TOP_TENSORS, MFS_TOP_RAW};
     for (size_t i = 0; i < sizeof always / sizeof always[0]; i++)
         if (!mfs_tree_top(t, always[i])) return mfs_err_set(e, MFS_FATAL, ENOMEM, -1, "out of memory");
+    for (uint32_t id = MFS_ROOT + 1; id <= t->count; id++)
+        if (t->n[id].kind == MFS_N_LINK && link_text(t, id) != 0)
+            return mfs_err_set(e, MFS_FATAL, ENOMEM, -1, "out of memory");
     sort_tree = t; /* single-threaded: finalize runs before any reader thread */
     qsort(t->n[MFS_ROOT].kids, t->n[MFS_ROOT].nkids, sizeof(uint32_t), cmp_root);
     sort_tree = NULL;

@@ -69,9 +69,12 @@ uint32_t mfs_tree_mkdir(mfs_tree *t, uint32_t parent, const char *path);
  *  NULL on OOM. */
 mfs_tensor *mfs_tree_tensor_new(mfs_tree *t);
 
-/** mfs_tree_add_tensor() : places tensor @tn as a tensor directory at raw
- *  @path under @parent. The same tensor may be placed at several paths.
- *  @return the tensor directory's id, 0 on OOM. */
+/** mfs_tree_add_tensor() : places tensor @tn at raw @path under @parent.
+ *  A tensor has one directory with its views (its home): the first
+ *  placement, or its tensors/<key> dir once it is a model tensor; every
+ *  other placement of the same tensor is a symlink to that directory
+ *  (so `ls -R` walks each tensor once, and layers/, raw/ ... index into
+ *  tensors/). @return the id of the directory or symlink, 0 on OOM. */
 uint32_t mfs_tree_add_tensor(mfs_tree *t, uint32_t parent, const char *path, mfs_tensor *tn);
 /** As above with @name a single raw component ('/' escaped as %2F). */
 uint32_t mfs_tree_add_tensor_name(mfs_tree *t, uint32_t parent, const char *name, mfs_tensor *tn);
@@ -106,9 +109,11 @@ uint32_t mfs_tree_add_file(mfs_tree *t, uint32_t parent, const char *path, uint6
 uint32_t mfs_tree_add_src_range(mfs_tree *t, uint32_t parent, const char *path,
                                 mfs_src *src, uint64_t off, uint64_t len);
 
-/** mfs_tree_lookup_path() : id of raw @path under @parent, or 0. */
+/** mfs_tree_lookup_path() : id of raw @path under @parent, or 0.
+ *  Symlinks before the last component are followed. */
 uint32_t mfs_tree_lookup_path(const mfs_tree *t, uint32_t parent, const char *path);
-/** mfs_tree_tensor_at() : the tensor placed at directory @id, or NULL. */
+/** mfs_tree_tensor_at() : the tensor placed at directory or symlink @id,
+ *  or NULL. */
 mfs_tensor *mfs_tree_tensor_at(const mfs_tree *t, uint32_t id);
 /** Number of model tensors and the i-th one with its key. */
 size_t mfs_tree_model_count(const mfs_tree *t);

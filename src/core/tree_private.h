@@ -7,7 +7,9 @@
 #endif
 #include "core/tree.h"
 
-enum mfs_node_kind { MFS_N_DIR = 1, MFS_N_FILE };
+/* LINK: a symlink to another node (`target`), its text (`bytes`, `size`)
+ * made by mfs_tree_finalize: the path relative to the link's directory. */
+enum mfs_node_kind { MFS_N_DIR = 1, MFS_N_FILE, MFS_N_LINK };
 
 /* What a file serves. */
 enum mfs_file_kind {
@@ -36,7 +38,8 @@ struct mfs_node {
     void *ctx;            /* CUSTOM */
     mfs_src *src;         /* SRC (referenced) */
     uint64_t off;         /* SRC */
-    mfs_tensor *tensor;   /* tensor dirs and view files */
+    mfs_tensor *tensor;   /* tensor dirs, view files, links to tensor dirs */
+    uint32_t target;      /* LINK */
 };
 
 struct mfs_tree_model_entry {

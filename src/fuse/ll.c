@@ -161,6 +161,24 @@ static void mfs_ll_op_getattr(fuse_req_t req, fuse_ino_t ino,
     fuse_reply_attr(req, &st, fs->timeout);
 }
 
+/* readlink: layers/ and raw/ entries that are another placement of a
+ * tensor point at its directory (the core decides which; see tree.h).
+ * Valid replies: fuse_reply_readlink, fuse_reply_err */
+static void mfs_ll_op_readlink(fuse_req_t req, fuse_ino_t ino)
+{
+    const struct mfs_fs *fs = req_fs(req);
+    const char *text;
+    uint32_t id;
+
+    if (mfs_ll_iget(req, fs, ino, &id))
+        return;
+    if ((text = mfs_node_link(fs->model, id)) == NULL) {
+        fuse_reply_err(req, EINVAL);
+        return;
+    }
+    fuse_reply_readlink(req, text);
+}
+
 /* open: read-only access only; the page cache survives reopen. With
  * zero-message open (init), ENOSYS tells the kernel to stop asking.
  * Valid replies: fuse_reply_open, fuse_reply_err */
@@ -355,7 +373,9 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
             struct stat st;
             memset(&st, 0, sizeof(st));
             st.st_ino = id;
-            st.st_mode = mfs_node_is_dir(m, id) == 1 ? S_IFDIR : S_IFREG;
+            st.st_mode = mfs_node_is_dir(m, id) == 1 ? S_IFDIR
+                         : mfs_node_link(m, id)       ? S_IFLNK
+                                                      : S_IFREG;
             need = fuse_add_direntry(req, buf + pos, size - pos, name, &st,
                                      (off_t)(k + 1));
         }
@@ -621,6 +641,7 @@ const struct fuse_lowlevel_ops mfs_ll_ops = {
     .forget = mfs_ll_op_forget,
     .forget_multi = mfs_ll_op_forget_multi,
     .getattr = mfs_ll_op_getattr,
+    .readlink = mfs_ll_op_readlink,
     .open = mfs_ll_op_open,
     .read = mfs_ll_op_read,
     .release = mfs_ll_op_release,

@@ -79,6 +79,10 @@ void mfs_ll_stat(const struct mfs_fs *fs, uint32_t id, struct stat *st)
         st->st_mode = S_IFDIR | 0555;
         st->st_nlink = 2 + (fs->nsubdirs ? fs->nsubdirs[id] : 0);
         st->st_size = 0;
+    } else if (mfs_node_link(m, id) != NULL) {
+        st->st_mode = S_IFLNK | 0777; /* as every symlink: the target decides */
+        st->st_nlink = 1;
+        st->st_size = (off_t)mfs_node_size(m, id);
     } else {
         st->st_mode = S_IFREG | 0444;
         st->st_nlink = 1;

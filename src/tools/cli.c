@@ -3,7 +3,8 @@
  *
  *   modelfs ls [-l] [-R] MODEL [PATH]   list a directory (or name a file)
  *   modelfs cat MODEL PATH...           file contents to stdout
- *   modelfs tree MODEL                  every path, one per line (find-style)
+ *   modelfs tree MODEL                  every path, one per line (find-style:
+ *                                       dirs end in '/', symlinks "p -> target")
  * Options shared with the daemon: -o format=ID. Exit 0 on success, 1 on a
  * model that cannot be opened or a path that does not exist. */
 #include "tools/tool.h"
@@ -28,10 +29,12 @@ static int usage(void)
 
 static void print_entry(mfs_model *m, uint32_t id, const char *shown, int lng)
 {
+    const char *link = mfs_node_link(m, id);
     if (lng) {
         int dir = mfs_node_is_dir(m, id);
-        printf("%s %12llu %s\n", dir ? "dr-xr-xr-x" : "-r--r--r--",
-               dir ? 0ull : (unsigned long long)mfs_node_size(m, id), shown);
+        printf("%s %12llu %s%s%s\n", dir ? "dr-xr-xr-x" : link ? "lrwxrwxrwx" : "-r--r--r--",
+               dir ? 0ull : (unsigned long long)mfs_node_size(m, id), shown,
+               link ? " -> " : "", link ? link : "");
     } else {
         printf("%s\n", shown);
     }
@@ -64,7 +67,9 @@ static void walk_tree(mfs_model *m, uint32_t dir, const char *path)
         uint32_t c = mfs_dir_child(m, dir, i);
         char *sub = NULL;
         if (asprintf(&sub, "%s%s%s", path, *path ? "/" : "", mfs_node_name(m, c)) < 0) return;
-        printf("%s%s\n", sub, mfs_node_is_dir(m, c) == 1 ? "/" : "");
+        const char *link = mfs_node_link(m, c);
+        printf("%s%s%s%s\n", sub, mfs_node_is_dir(m, c) == 1 ? "/" : "", link ? " -> " : "",
+               link ? link : "");
         if (mfs_node_is_dir(m, c) == 1) walk_tree(m, c, sub);
         free(sub);
     }

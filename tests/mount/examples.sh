@@ -55,7 +55,7 @@ def esc(c):
                    for ch in c)
 
 tdirs = []
-for d, subdirs, files in os.walk(mnt):
+for d, subdirs, files in os.walk(mnt, followlinks=True):  # raw/, layers/ link into tensors/
     subdirs.sort()
     if {"dtype", "shape", "data", "data.npy"} <= set(files):
         tdirs.append(d)

@@ -17,8 +17,7 @@ mfs_mount_fg "$MODEL" "$MNT" "$WORK/daemon.log" || die "mount failed"
 
 "$MODELFS" tree "$MODEL" >"$WORK/tree.want" || die "modelfs tree"
 for pass in first cached; do
-    (cd "$MNT" && $T find . -mindepth 1 \( -type d -printf '%P/\n' \) -o -printf '%P\n') \
-        >"$WORK/tree.got" || die "find on the mount"
+    mfs_find_tree "$MNT" >"$WORK/tree.got" || die "find on the mount"
     if cmp -s "$WORK/tree.want" "$WORK/tree.got"; then
         pass "$pass listing: find == modelfs tree ($(wc -l <"$WORK/tree.got") entries)"
     else

@@ -18,14 +18,28 @@ mfs_mount_fg "$MODEL" "$MNT" "$WORK/daemon.log" || die "mount failed"
 
 # --- the walk, in readdir order ---
 "$MODELFS" tree "$MODEL" >"$WORK/tree.want" || die "modelfs tree"
-(cd "$MNT" && $T find . -mindepth 1 \( -type d -printf '%P/\n' \) -o -printf '%P\n') \
-    >"$WORK/tree.got" || die "find on the mount"
+mfs_find_tree "$MNT" >"$WORK/tree.got" || die "find on the mount"
 if cmp -s "$WORK/tree.want" "$WORK/tree.got"; then
     pass "find == modelfs tree ($(wc -l <"$WORK/tree.got") entries)"
 else
     diff "$WORK/tree.want" "$WORK/tree.got" | head -20 >&2
     fail "find of the mount differs from 'modelfs tree'"
 fi
+
+# --- symlinks: layers/ entries point at the tensor's dir in tensors/ ---
+nlinks=0
+while IFS= read -r line; do
+    link=${line%% -> *}
+    [ -L "$MNT/$link" ] || { fail "$link: not a symlink on the mount"; continue; }
+    real=$(cd "$MNT" && realpath -e "$link") || { fail "$link: dangling"; continue; }
+    case $real in "$MNT"/tensors/*) ;; *) fail "$link -> $real: not into tensors/" ;; esac
+    $T cmp -s "$MNT/$link/data" "$real/data" || fail "$link/data differs from its target's"
+    [ "$($T cat "$MNT/$link/shape")" = "$("$MODELFS" cat "$MODEL" "$link/shape")" ] ||
+        fail "$link/shape through the link != modelfs cat"
+    nlinks=$((nlinks + 1))
+done < <(grep ' -> ' "$WORK/tree.want" | head -20)
+[ "$nlinks" -gt 0 ] && pass "$nlinks symlinks resolve into tensors/, same bytes" ||
+    fail "no symlink in layers/"
 
 # GNU ls -RU: ".:" header first and "./dir:" headers; modelfs ls -R has no
 # top header and bare "dir:" headers. Otherwise the same layout.

@@ -36,6 +36,8 @@ import re
 import subprocess
 import sys
 
+import mfs_listing
+
 # Files that must open (their readers exist). Add a reader's corpus files
 # here when it lands, so a regression that stops them opening fails.
 MUST_OPEN = [
@@ -149,36 +151,12 @@ def escape_name(name):
     return "/".join(escape(c) for c in name.split("/"))
 
 
-LS_L = re.compile(r"^([d-])[-rwx]{9} +([0-9]+) (.*)$")
-
-
 def parse_ls_lr(text):
-    """Parses `modelfs ls -l -R` output (src/tools/cli.c: the root's entries,
-    then per directory a blank line, a "dir:" header and its entries; each
-    entry "<mode> <size> <name>") into {path: (is_dir, size)}, paths
-    relative and "/"-joined. Only a line right after a blank line is a
-    header, so names ending in ":" are safe. Raises Failure on a line that
-    is neither."""
-    entries = {}
-    cur, after_blank = "", True
-    for ln in text.split("\n"):
-        if ln == "":
-            after_blank = True
-            continue
-        m = LS_L.match(ln)
-        if after_blank and ln.endswith(":") and not m:
-            d = ln[:-1]
-            for pre in ("./", "/"):
-                if d.startswith(pre):
-                    d = d[len(pre):]
-            cur = "" if d in (".", "/", "") else d
-        elif m:
-            name = m.group(3)
-            entries[f"{cur}/{name}" if cur else name] = (m.group(1) == "d", int(m.group(2)))
-        else:
-            raise Failure(f"ls -l -R: cannot parse line {ln[:80]!r}")
-        after_blank = False
-    return entries
+    """`modelfs ls -l -R` output -> {path: (is_dir, size)} (mfs_listing.py)."""
+    try:
+        return mfs_listing.parse_ls_lr(text)
+    except mfs_listing.ListingError as e:
+        raise Failure(str(e))
 
 
 def tensor_dirs(paths):

@@ -10,6 +10,8 @@ import os
 import subprocess
 import sys
 
+import mfs_listing
+
 import numpy as np
 
 MODELFS = os.environ.get("MODELFS", "")
@@ -93,23 +95,13 @@ class Model:
         self.opts = list(opts)
         _, out, _ = run(self.opts + ["ls", "-l", "-R", path], f"ls -l -R {path}")
         self.paths, self.size = [], {}
-        cur, after_blank = "", True
-        for ln in out.decode("utf-8", "surrogateescape").split("\n"):
-            if ln == "":
-                after_blank = True
-                continue
-            if after_blank and ln.endswith(":") and not ln.startswith(("dr", "-r")):
-                cur = ln[:-1]
-                after_blank = False
-                continue
-            after_blank = False
-            mode, size, name = ln.split(None, 2)
-            full = f"{cur}/{name}" if cur else name
-            if mode.startswith("d"):
+        for full, (is_dir, size) in mfs_listing.parse_ls_lr(
+                out.decode("utf-8", "surrogateescape")).items():
+            if is_dir:
                 self.paths.append(full + "/")
             else:
                 self.paths.append(full)
-                self.size[full] = int(size)
+                self.size[full] = size
         self.set = set(self.paths)
         self.cache = {}
         self.fetched = False

@@ -14,6 +14,8 @@ import os
 import re
 import subprocess
 
+import mfs_listing
+
 MODELFS = os.environ.get("MODELFS", "")
 TIMEOUT = 120
 
@@ -48,30 +50,12 @@ def escape(c):
     return out.decode("utf-8")
 
 
-LS_L = re.compile(r"^[dl-][rwx-]{9}\s+(\d+) (.*)$")
-
-
 def parse_ls_lr(text):
-    """`modelfs ls -l -R` output -> {relative path: (is_dir, size)}."""
-    entries, cur, after_blank = {}, "", True
-    for ln in text.split("\n"):
-        if ln == "":
-            after_blank = True
-            continue
-        m = LS_L.match(ln)
-        if after_blank and ln.endswith(":") and not m:
-            d = ln[:-1]
-            for pre in ("./", "/"):
-                if d.startswith(pre):
-                    d = d[len(pre):]
-            cur = "" if d in (".", "/", "") else d
-        elif m:
-            name = m.group(2)
-            entries[f"{cur}/{name}" if cur else name] = (ln[0] == "d", int(m.group(1)))
-        else:
-            raise Failure(f"ls -l -R: cannot parse line {ln[:80]!r}")
-        after_blank = False
-    return entries
+    """`modelfs ls -l -R` output -> {path: (is_dir, size)} (mfs_listing.py)."""
+    try:
+        return mfs_listing.parse_ls_lr(text)
+    except mfs_listing.ListingError as e:
+        raise Failure(str(e))
 
 
 class Tree:

@@ -170,6 +170,7 @@ static void walk_match(mfs_model *m, uint32_t dir, const char *path, const struc
         uint32_t c = mfs_dir_child(m, dir, i);
         int isdir = mfs_node_is_dir(m, c) == 1;
         char *sub = NULL, *shown = NULL;
+        if (mfs_node_link(m, c)) continue; /* its target dir is walked where it lives */
         if (asprintf(&sub, "%s%s%s", path, *path ? "/" : "", mfs_node_name(m, c)) < 0) return;
         if (asprintf(&shown, "%s%s", sub, isdir ? "/" : "") < 0) { free(sub); return; }
         if (!regexec(o->match, shown, 0, NULL, 0) && !(o->skip && !regexec(o->skip, shown, 0, NULL, 0))) {

@@ -87,6 +87,18 @@ MFS_TEST(test_safetensors_tree)
     MFS_ASSERT_EQ_U(mfs_node_resolve(m, "tensors/b.weight/data/x"), 0);
     mfs_err re;
     MFS_ASSERT(mfs_node_read(m, tensors, 0, v, 1, &re) == -1 && re.errnum == EISDIR);
+    /* layers/<layer>/<weight> is a symlink into tensors/: no views of its
+     * own, no xattrs, unreadable as a file; paths through it resolve */
+    uint32_t layer = mfs_node_resolve(m, "layers/b");
+    uint32_t link = mfs_node_lookup(m, layer, "weight");
+    MFS_ASSERT_STR(mfs_node_link(m, link), "../../tensors/b.weight");
+    MFS_ASSERT(mfs_node_is_dir(m, link) == 0);
+    MFS_ASSERT_EQ_U(mfs_node_size(m, link), strlen("../../tensors/b.weight"));
+    MFS_ASSERT(mfs_node_read(m, link, 0, v, 1, &re) == -1 && re.errnum == EINVAL);
+    MFS_ASSERT(mfs_node_xattr_list(m, link, NULL, 0) == 0);
+    MFS_ASSERT_EQ_U(mfs_node_resolve(m, "layers/b/weight"), dir);
+    MFS_ASSERT_EQ_U(mfs_node_resolve(m, "layers/b/weight/data"), mfs_node_resolve(m, "tensors/b.weight/data"));
+    MFS_ASSERT(mfs_node_link(m, dir) == NULL && mfs_node_link(m, 0) == NULL);
     mfs_model_close(m);
 }
 

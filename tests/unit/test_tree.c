@@ -127,3 +127,38 @@ MFS_TEST(test_tree_json_shortest_reals)
     json_decref(o);
     mfs_tree_free(t);
 }
+
+/* A tensor has one directory (its home); other placements are symlinks to
+ * it, and a model placement takes the home over. */
+MFS_TEST(test_tree_links_one_home)
+{
+    mfs_err e;
+    mfs_tree *t = mfs_tree_new();
+    uint32_t raw = mfs_tree_top(t, MFS_TOP_RAW), layers = mfs_tree_top(t, MFS_TOP_LAYERS);
+    mfs_tensor *a = scalar(t);
+    /* raw/ first: a real dir, with a reader's own file in it */
+    uint32_t r = mfs_tree_add_tensor(t, raw, "g/w", a);
+    MFS_ASSERT(r && t->n[r].kind == MFS_N_DIR);
+    MFS_ASSERT(mfs_tree_add_text(t, r, "@attrs/units", "m", 1));
+    /* then the model key: tensors/<key> becomes the home, raw/g/w a link,
+     * and @attrs moves to the home */
+    uint32_t h = mfs_tree_add_model_tensor(t, "g.w", a);
+    MFS_ASSERT(h && t->n[h].kind == MFS_N_DIR && a->home == h);
+    MFS_ASSERT(t->n[r].kind == MFS_N_LINK && t->n[r].target == h);
+    MFS_ASSERT(mfs_tree_lookup_path(t, h, "@attrs/units"));
+    MFS_ASSERT_EQ_U(t->n[h].nkids, 8); /* @attrs + the 7 views */
+    /* later placements are links; what goes below one goes to the home */
+    uint32_t l = mfs_tree_add_tensor_name(t, mfs_tree_mkdir(t, layers, "g"), "w", a);
+    MFS_ASSERT(l && t->n[l].kind == MFS_N_LINK && t->n[l].target == h);
+    MFS_ASSERT(mfs_tree_mkdir(t, l, "extra") == mfs_tree_child(t, h, "extra"));
+    MFS_ASSERT(mfs_tree_lookup_path(t, layers, "g/w/data") == mfs_tree_child(t, h, "data"));
+    MFS_ASSERT(mfs_tree_tensor_at(t, l) == a);
+    /* a second model key: a directory of its own, the home stays */
+    uint32_t h2 = mfs_tree_add_model_tensor(t, "alias", a);
+    MFS_ASSERT(h2 && t->n[h2].kind == MFS_N_DIR && a->home == h);
+    MFS_ASSERT(mfs_tree_finalize(t, "x", "src\n", &e) == MFS_OK);
+    MFS_ASSERT_STR((const char *)t->n[r].bytes, "../../tensors/g.w");
+    MFS_ASSERT_STR((const char *)t->n[l].bytes, "../../tensors/g.w");
+    MFS_ASSERT_EQ_U(t->n[l].size, strlen("../../tensors/g.w"));
+    mfs_tree_free(t);
+}
