@@ -56,19 +56,12 @@ bench_newdir CMNT ceiling
 bench_newdir ZMNT fusezip
 
 # ---- (a) mount + ls -R against torch.load ----
-total_us=() mount_us=() ls_us=() nofuse_us=() tl_proc_us=() tl_call_us=()
+"$MODELFS" tree "$FILE" >"$BENCH_DIR/tree-pt.txt" || bench_die "modelfs tree $FILE"
+w_mount=() w_ls=() w_total=() cw_mount=() cw_ls=() nofuse_us=() tl_proc_us=() tl_call_us=()
 for i in $(seq "$N"); do
     nofuse_us+=("$(bench_time_cmd "$MODELFS" ls -R "$FILE")")
-    t0=$EPOCHREALTIME
-    $T "$MODELFS" "$FILE" "$MNT" || bench_die "mount failed"
-    t1=$EPOCHREALTIME
-    $T ls -R "$MNT" >/dev/null || bench_die "ls -R failed"
-    t2=$EPOCHREALTIME
-    bench_is_mounted "$MNT" || bench_die "modelfs returned before mounting"
-    bench_unmount "$MNT"
-    m=$(bench_us "$t0" "$t1") l=$(bench_us "$t1" "$t2")
-    mount_us+=("$m") ls_us+=("$l") total_us+=("$((m + l))")
-    sleep 0.2
+    bench_walk "$MODELFS" "$FILE" "$MNT"
+    bench_walk_ceiling "$BENCH_DIR/tree-pt.txt"
     t0=$EPOCHREALTIME
     call=$($T "$PYTHON" -c "
 import time, torch
@@ -79,7 +72,7 @@ print(int((time.time() - t) * 1e6))" | tail -1) || bench_die "torch.load failed"
     t1=$EPOCHREALTIME
     tl_proc_us+=("$(bench_us "$t0" "$t1")") tl_call_us+=("$call")
 done
-best_total=$(bench_min "${total_us[@]}")
+best_total=$(bench_min "${w_total[@]}")
 best_proc=$(bench_min "${tl_proc_us[@]}")
 best_call=$(bench_min "${tl_call_us[@]}")
 
@@ -121,8 +114,7 @@ speedup=$(bench_ratio "$best_proc" "$best_total")
 
 bench_row "metric" "value" "target" "notes"
 bench_rule
-bench_row "(a) mount + ls -R" "$(ms "$best_total")" "" \
-    "mount $(ms "$(bench_min "${mount_us[@]}")") + ls -R $(ms "$(bench_min "${ls_us[@]}")"); \`modelfs ls -R\` (no FUSE) $(ms "$(bench_min "${nofuse_us[@]}")")"
+bench_walk_rows "" "\`modelfs ls -R\` (no FUSE) $(ms "$(bench_min "${nofuse_us[@]}")")"
 bench_row "    torch.load + keys (python process)" "$(ms "$best_proc")" "" \
     "torch.load call alone $(ms "$best_call"); torch $TORCH_VER, $LOADARGS"
 bench_row "    speed-up over torch.load" "${speedup}x" ">= 20x $(verdict "$speedup" 20 ">=")" \

@@ -1,6 +1,9 @@
 /* ceiling.c: the machine's FUSE ceiling, for bench/run.sh.
  *
  *   mfs_ceiling SRCFILE OFFSET LENGTH MOUNTPOINT [-f] [-s] [-o opt,...]
+ *   mfs_ceiling --tree LISTING MOUNTPOINT [-f] [-s] [-o opt,...]
+ *
+ * (The --tree mode, for walks, is ceiling_tree.c.)
  *
  * The smallest useful FUSE server: its root holds one file, "data", whose
  * bytes are SRCFILE[OFFSET, OFFSET+LENGTH), served with one pread per read
@@ -11,8 +14,7 @@
  * modelfs/ceiling is the cost of modelfs' own work per request, not of
  * FUSE itself. Deliberately separate from src/: it knows no model.
  */
-#define FUSE_USE_VERSION FUSE_MAKE_VERSION(3, 12)
-#include <fuse_lowlevel.h>
+#include "ceiling.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -22,8 +24,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define CEIL_MAX_READ (1u << 20)
-#define CEIL_TIMEOUT 86400.0
 #define CEIL_FILE_INO 2
 
 static int g_fd = -1;
@@ -50,7 +50,7 @@ static void ceil_stat(fuse_ino_t ino, struct stat *st)
     }
 }
 
-static void ceil_init(void *ud, struct fuse_conn_info *conn)
+void ceil_init(void *ud, struct fuse_conn_info *conn)
 {
     (void)ud;
     conn->max_read = CEIL_MAX_READ;
@@ -184,12 +184,23 @@ int main(int argc, char **argv)
     struct fuse_cmdline_opts c;
     struct fuse_session *se = NULL;
     struct fuse_loop_config *cfg = NULL;
+    const struct fuse_lowlevel_ops *ops = &ceil_ops;
     struct stat st;
-    int ret = 1;
+    int ret = 1, first = 4;
 
+    if (argc >= 3 && strcmp(argv[1], "--tree") == 0) {
+        if (ceil_tree_load(argv[2]) != 0) {
+            fprintf(stderr, "mfs_ceiling: cannot load the listing %s\n", argv[2]);
+            return 1;
+        }
+        ops = &ceil_tree_ops;
+        first = 3;
+        goto session;
+    }
     if (argc < 5) {
-        fprintf(stderr, "usage: %s SRCFILE OFFSET LENGTH MOUNTPOINT [-f] [-s] [-o opt,...]\n",
-                argv[0]);
+        fprintf(stderr, "usage: %s SRCFILE OFFSET LENGTH MOUNTPOINT [-f] [-s] [-o opt,...]\n"
+                        "       %s --tree LISTING MOUNTPOINT [-f] [-s] [-o opt,...]\n",
+                argv[0], argv[0]);
         return 1;
     }
     g_fd = open(argv[1], O_RDONLY);
@@ -205,11 +216,12 @@ int main(int argc, char **argv)
         return 1;
     }
 
+session:
     /* argv[0], then MOUNTPOINT and the options, then our fixed options. */
     memset(&c, 0, sizeof(c));
     if (fuse_opt_add_arg(&args, argv[0]) != 0)
         goto out_args;
-    for (int i = 4; i < argc; i++)
+    for (int i = first; i < argc; i++)
         if (fuse_opt_add_arg(&args, argv[i]) != 0)
             goto out_args;
     if (fuse_opt_add_arg(&args, "-ofsname=mfs_ceiling,subtype=mfs_ceiling,"
@@ -217,7 +229,7 @@ int main(int argc, char **argv)
         goto out_args;
     if (fuse_parse_cmdline(&args, &c) != 0 || c.mountpoint == NULL)
         goto out_args;
-    se = fuse_session_new(&args, &ceil_ops, sizeof(ceil_ops), NULL);
+    se = fuse_session_new(&args, ops, sizeof(*ops), NULL);
     if (se == NULL)
         goto out_cmdline;
     if (fuse_set_signal_handlers(se) != 0)
@@ -246,6 +258,7 @@ out_cmdline:
     free(c.mountpoint);
 out_args:
     fuse_opt_free_args(&args);
-    close(g_fd);
+    if (g_fd >= 0)
+        close(g_fd);
     return ret;
 }
