@@ -10,7 +10,8 @@
 #     GraphDef truncated and with bytes flipped; the `checkpoint` state file
 #     garbled;
 # then runs `modelfs ls -R` on each and, when that succeeds,
-# `modelfs cat SHA256SUMS` (reads every tensor through the CRC checks).
+# `modelfs cat SHA256SUMS` (reads every tensor through the CRC checks),
+# all of them in one process (batch.inc; the real binary on a few).
 # Every run must exit below 128, within 20 s, with no sanitizer report; a
 # mount that fails prints exactly one line. Specific cases must fail with
 # the right message: a truncated index ("table"/"footer"), a truncated
@@ -27,21 +28,42 @@ P=$shared/corpus/public
 work=$(mktemp -d "${TMPDIR:-/tmp}/mfs-tfbad.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 
-npass=0 nfail=0
-fail() { echo "FAIL  $*"; nfail=$((nfail + 1)); }
+. "$here/batch.inc"
+# The cases below run twice (cases): first with collect=1, which only
+# writes the damaged copies and gathers every path probe() would try; then
+# all of them go through one driver process (batch.inc: `ls -R`, then
+# `cat SHA256SUMS` when it opens), and the second pass (collect=0) judges
+# each from its records (run). The real binary is run on a few.
+npass=0 nfail=0 collect=1 mounts=() rc=0 nl=0 out=
+: >"$work/err"
+declare -A R_rc R_nl R_text
+fail() { [ $collect = 1 ] && return 0; echo "FAIL  $*"; nfail=$((nfail + 1)); }
+genfail() { echo "FAIL  $*"; nfail=$((nfail + 1)); }
 
-# run ARGS...: modelfs with a timeout; sets rc, out (stderr text), nl.
+# run ls -R MOUNT | run cat MOUNT SHA256SUMS: the driver's record of that
+# command; sets rc, out (stderr text), nl, and $work/err holds the text. A
+# crash (the driver died) reads as exit >= 128, a hang as 124.
 run() {
-  timeout 20 "$MODELFS" "$@" >/dev/null 2>"$work/err"
-  rc=$?
+  local mnt=$2 k
+  [ "$1" = cat ] && mnt=$2 || mnt=$3
+  k="$1|$mnt"
+  if [ -z "${R_rc[$k]+x}" ]; then
+    if [ -n "${R_rc[hang|$mnt]+x}" ]; then k="hang|$mnt" R_rc[$k]=124
+    elif [ -n "${R_rc[crash|$mnt]+x}" ]; then
+      k="crash|$mnt"; [ "${R_rc[$k]}" -lt 128 ] && R_rc[$k]=134
+    else R_rc[$k]=1 R_nl[$k]=1 R_text[$k]="mfs_batch: no record for $k\\n"
+    fi
+  fi
+  rc=${R_rc[$k]} nl=${R_nl[$k]}
+  printf '%b' "${R_text[$k]}" >"$work/err"
   out=$(head -c 2000 "$work/err")
-  nl=$(wc -l <"$work/err")
 }
 
 # probe WHAT MOUNT: ls -R, then SHA256SUMS; no crash, hang or multi-line
 # mount error. Returns 0 when the mount worked.
 probe() {
   local what=$1 mnt=$2
+  if [ $collect = 1 ]; then mounts+=("$mnt"); return 2; fi
   run ls -R "$mnt"
   if [ $rc -eq 124 ]; then fail "$what: ls hung"; return 2; fi
   if [ $rc -ge 128 ] || grep -qE 'Sanitizer|runtime error:' "$work/err"; then
@@ -71,13 +93,14 @@ expect_mount_error() {
   if ! grep -qiE "$pat" "$work/err"; then fail "$what: error does not match '$pat': $out"; fi
 }
 
+cases() {
 # --- checkpoints: damaged copies of each bundle ---
 for d in "$P"/tf_checkpoint/* "$P"/keras_tf_checkpoint/*; do
   for idx in $(ls "$d"/*.index | tail -1); do # one checkpoint per directory (ckpt-7/8/9 alike)
     [ -f "$idx" ] || continue
     name=$(basename "$idx" .index)
     case_dir=$work/$(basename "$d")-$name
-    "$PYTHON" - "$d" "$name" "$case_dir" <<'PY' || { fail "could not write copies of $idx"; continue; }
+    [ $collect = 1 ] && { "$PYTHON" - "$d" "$name" "$case_dir" <<'PY' || { genfail "could not write copies of $idx"; continue; }; }
 import os, random, shutil, sys, zlib
 d, name, out = sys.argv[1:4]
 files = [f for f in os.listdir(d) if f.startswith(name + ".")]
@@ -114,6 +137,7 @@ for f in files:
     c = copy(f"dflip-{f}")
     open(os.path.join(c, f), "wb").write(bytes(b))
 PY
+    [ -d "$case_dir" ] || continue
     for c in "$case_dir"/*; do
       tag=$(basename "$c")
       case $tag in
@@ -144,14 +168,16 @@ done
 
 # --- a checkpoint directory with a garbled state file ---
 g=$work/garbled-state
-mkdir -p "$g"
-cp "$P"/tf_checkpoint/tf2_object_based_a2c_adam_slots/ckpt-8.* "$g"/
-printf 'model_checkpoint_path: "ckpt-\001\377\n\n::\n"unterminated' >"$g/checkpoint"
+if [ $collect = 1 ]; then
+  mkdir -p "$g"
+  cp "$P"/tf_checkpoint/tf2_object_based_a2c_adam_slots/ckpt-8.* "$g"/
+  printf 'model_checkpoint_path: "ckpt-\001\377\n\n::\n"unterminated' >"$g/checkpoint"
+fi
 probe "garbled state file" "$g"
 [ $? -eq 0 ] || fail "garbled state file: the directory should still mount (newest checkpoint)"
 
 # --- SavedModels, .meta, frozen graph ---
-"$PYTHON" - "$P" "$work/sm" <<'PY' || fail "could not write SavedModel copies"
+[ $collect = 1 ] && { "$PYTHON" - "$P" "$work/sm" <<'PY' || genfail "could not write SavedModel copies"; }
 import os, random, shutil, sys, zlib
 P, out = sys.argv[1:3]
 sms = [os.path.join(P, "saved_model/tfserving_half_plus_two_tf2_cpu/00000123"),
@@ -206,6 +232,17 @@ for c in "$work"/sm/*; do
     for f in "$c"/*; do probe "$(basename "$c")/$(basename "$f")" "$f"; done
   fi
 done
+}
+
+cases
+mfs_batch_run "$work/res" -t 20 -c SHA256SUMS -- "${mounts[@]}"
+while IFS=$'\t' read -r kind rc nl stray file text; do
+  [ "$kind" = end ] && continue
+  R_rc[$kind|$file]=$rc R_nl[$kind|$file]=$nl R_text[$kind|$file]=$text
+done <"$work/res"
+collect=0
+cases
+mfs_batch_crosscheck "$work/res" 2 SHA256SUMS || nfail=$((nfail + 1))
 
 echo "$npass passed, $nfail failed"
 [ $nfail -eq 0 ]
