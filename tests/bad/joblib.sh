@@ -5,9 +5,11 @@
 # uncompressed and zlib/gzip/bz2/xz/lz4-compressed joblib dumps of a dict
 # of arrays, a protocol-2 pickle, a LogisticRegression. Copies: truncated
 # (0, 2, 9, 200 bytes, a third, all but one byte) and 8 with 1-16 bytes
-# set to random values (half of them in the first 512 bytes). Each `modelfs ls -R COPY` (and, when it opens, `modelfs cat
-# COPY SHA256SUMS`, which reads every tensor) must exit below 128, within
-# 20 s, without a sanitizer report; a failing run prints exactly one line.
+# set to random values (half of them in the first 512 bytes). Each `modelfs
+# ls -R COPY` (and, when it opens, `modelfs cat COPY SHA256SUMS`, which
+# reads every tensor) must exit below 128, within 20 s, without a
+# sanitizer report or leak; a failing run prints exactly one line. All in
+# one process (batch.inc); the real binary on a few copies must agree.
 # Truncated compressed copies and copies cut inside the pickle must fail.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
@@ -58,47 +60,42 @@ for name in sorted(os.listdir(src)):
         open(os.path.join(out, f"flip{i}-{name}"), "wb").write(bytes(b))
 PY
 
-npass=0 nfail=0
-check() { # WHAT COPY ARGS...: 0 when modelfs exited 0
-  local what=$1 copy=$2 rc nl
-  shift 2
-  timeout 20 "$MODELFS" "$@" >/dev/null 2>"$work/err"
-  rc=$?
-  nl=$(wc -l <"$work/err")
-  if [ $rc -eq 124 ]; then
-    echo "FAIL  $what $copy: hung (> 20 s)"; nfail=$((nfail + 1)); return 1
-  elif [ $rc -ge 128 ] || grep -qE 'Sanitizer|runtime error:' "$work/err"; then
-    echo "FAIL  $what $copy: crashed (status $rc): $(head -c 600 "$work/err")"; nfail=$((nfail + 1)); return 1
-  elif [ $rc -ne 0 ] && [ "$nl" -ne 1 ]; then
-    echo "FAIL  $what $copy: exit $rc with $nl stderr lines (want 1): $(head -c 400 "$work/err")"
-    nfail=$((nfail + 1)); return 1
+. "$here/batch.inc"
+# Every copy, then the untouched files, in one driver process (batch.inc);
+# the real binary is run on a few and must agree.
+mfs_batch_run "$work/res" -t 20 -c SHA256SUMS -- "$work"/bad/* "$work"/src/*
+npass=0 nfail=0 nopen=0 ncopies=0
+while IFS=$'\t' read -r kind rc nl stray file text; do
+  b=$(basename "$file")
+  case $kind in
+    end) [[ $file == "$work"/bad/* ]] && ncopies=$((ncopies + 1)); continue ;;
+    ls) what="ls -R" ;;
+    cat) what="cat SHA256SUMS" ;;
+    *) what=$kind ;;
+  esac
+  if [[ $file == "$work"/src/* ]]; then # the untouched files open
+    if [ "$kind" = ls ] && [ "$rc" -ne 0 ]; then
+      echo "FAIL  intact $b does not open: ${text:0:300}"; nfail=$((nfail + 1)); continue
+    fi
+    what="$what (intact)"
+  fi
+  if ! mfs_bad_verdict "$kind" "$rc" "$nl" "$text" 1; then
+    echo "FAIL  $what $b: $why"; nfail=$((nfail + 1)); continue
   fi
   npass=$((npass + 1))
-  [ -n "${VERBOSE:-}" ] && echo "ok    $what $copy: exit $rc $(head -c 200 "$work/err")"
-  return $rc
-}
-
-nopen=0 ncopies=0
-for c in "$work"/bad/*; do
-  b=$(basename "$c")
-  ncopies=$((ncopies + 1))
-  if check "ls -R" "$b" ls -R "$c"; then
-    nopen=$((nopen + 1))
-    # a truncated file cut inside a compressed stream or the pickle must not open
-    case "$b" in
-      trunc[1-9]*)
-        full="$work/src/${b#*-}"
-        if [ "$(stat -c %s "$c")" -lt "$(stat -c %s "$full")" ]; then
-          echo "FAIL  truncated copy $b opened"; nfail=$((nfail + 1))
-        fi ;;
-    esac
-    check "cat SHA256SUMS" "$b" cat "$c" SHA256SUMS || true
-  fi
-done
-# the untouched files open
-for f in "$work"/src/*; do
-  check "ls -R (intact)" "$(basename "$f")" ls -R "$f" || { echo "FAIL  intact $(basename "$f") does not open"; nfail=$((nfail + 1)); }
-done
+  [ -n "${VERBOSE:-}" ] && echo "ok    $what $b: exit $rc ${text:0:200}"
+  [ "$kind" = ls ] && [ "$rc" -eq 0 ] && [[ $file == "$work"/bad/* ]] || continue
+  nopen=$((nopen + 1))
+  # a truncated file cut inside a compressed stream or the pickle must not open
+  case "$b" in
+    trunc[1-9]*)
+      full="$work/src/${b#*-}"
+      if [ "$(stat -c %s "$file")" -lt "$(stat -c %s "$full")" ]; then
+        echo "FAIL  truncated copy $b opened"; nfail=$((nfail + 1))
+      fi ;;
+  esac
+done <"$work/res"
+mfs_batch_crosscheck "$work/res" 2 SHA256SUMS || nfail=$((nfail + 1))
 echo "$ncopies damaged copies, $nopen of them still open"
 echo "$npass passed, $nfail failed"
 [ "$nfail" -eq 0 ]
