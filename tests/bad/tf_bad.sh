@@ -9,6 +9,9 @@
 #   * saved_model.pb, keras_metadata.pb, fingerprint.pb, .meta and a frozen
 #     GraphDef truncated and with bytes flipped; the `checkpoint` state file
 #     garbled;
+#   * saved_model.pbtxt (the corpus SavedModels printed as text by
+#     tests/oracle/tf_pbtext.py) truncated, with bytes replaced, a brace
+#     removed, a bad escape: a text error names the line and column;
 # then runs `modelfs ls -R` on each and, when that succeeds,
 # `modelfs cat SHA256SUMS` (reads every tensor through the CRC checks),
 # all of them in one process (batch.inc; the real binary on a few).
@@ -231,6 +234,41 @@ for c in "$work"/sm/*; do
   else
     for f in "$c"/*; do probe "$(basename "$c")/$(basename "$f")" "$f"; done
   fi
+done
+
+# --- text SavedModels (saved_model.pbtxt) ---
+[ $collect = 1 ] && { "$PYTHON" - "$P" "$work/txt" "$src/tests/oracle" <<'PY' || genfail "could not write pbtxt copies"; }
+import os, random, sys, zlib
+P, out, oracle = sys.argv[1:4]
+sys.path.insert(0, oracle)
+import tf_pbtext
+for sm in ("saved_model/tfserving_half_plus_two_tf2_cpu/00000123", "saved_model/tfserving_counter/00000123"):
+    src = os.path.join(P, sm)
+    text = tf_pbtext.to_text(open(os.path.join(src, "saved_model.pb"), "rb").read(), 3).encode()
+    n = len(text)
+    rng = random.Random(zlib.crc32(sm.encode()))
+    brace = text.index(b"}")
+    esc = text.index(b'"') + 1
+    variants = [("trunc%d" % ln, text[:ln]) for ln in (0, 1, n // 3, n - 2)]
+    variants += [("nobrace", text[:brace] + text[brace + 1:]), ("badescape", text[:esc] + b"\\q" + text[esc:])]
+    for i in range(4):
+        b = bytearray(text)
+        for _ in range(rng.randint(1, 6)):
+            b[rng.randrange(n)] = rng.choice(b'{}<>[]:;,"\\#\n\x00\xff-.0aZ_ ')
+        variants.append(("flip%d" % i, bytes(b)))
+    for tag, content in variants:
+        c = os.path.join(out, "%s-%s" % (sm.split("/")[1], tag))
+        os.makedirs(c)
+        os.symlink(os.path.join(src, "variables"), os.path.join(c, "variables"))
+        open(os.path.join(c, "saved_model.pbtxt"), "wb").write(content)
+PY
+for c in "$work"/txt/*; do
+  case $(basename "$c") in
+    *-trunc0|*-trunc1) expect_mount_error "pbtxt $(basename "$c")" "$c" "saved_model.pbtxt holds no meta graph" ;;
+    *-trunc[2-9]*|*-nobrace|*-badescape)
+      expect_mount_error "pbtxt $(basename "$c")" "$c" "saved_model.pbtxt: line [0-9]+, column [0-9]+" ;;
+    *) probe "pbtxt $(basename "$c")" "$c" ;;
+  esac
 done
 }
 

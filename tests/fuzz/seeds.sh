@@ -30,6 +30,12 @@ for i, sm in enumerate(sorted(glob.glob(corpus + "/public/saved_model/**/saved_m
     open(os.path.join(out, "sm%d" % i), "wb").write(struct.pack("<I", len(a)) + a + struct.pack("<I", len(b)) + b + c)
 PY
     ;;
+  fuzz_tf_pbtext)
+    # the small corpus SavedModels printed as text (tf_pbtext.py)
+    for sm in "$corpus"/public/saved_model/tfserving_*/*/saved_model.pb; do
+      [ -f "$sm" ] && ${PYTHON:-/usr/bin/python3} "$src/tests/oracle/tf_pbtext.py" --print "$sm" 1 \
+        > "$dir/$(basename "$(dirname "$(dirname "$sm")")").pbtxt" 2>/dev/null
+    done ;;
   fuzz_bidding)
     seed "$src"/mnt-examples/* ;;
   fuzz_pickle)

@@ -342,4 +342,7 @@ def main():
 
 
 if __name__ == "__main__":
+    if len(sys.argv) == 4 and sys.argv[1] == "--print":  # seeds: --print SAVED_MODEL_PB SEED
+        sys.stdout.write(to_text(open(sys.argv[2], "rb").read(), int(sys.argv[3])))
+        sys.exit(0)
     sys.exit(main())
