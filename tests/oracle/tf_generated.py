@@ -434,15 +434,27 @@ class Graph:
     def var(self, node, key, full_name=None):
         self.nodes[node]["attrs"].append(("VARIABLE_VALUE", full_name, key))
 
-    def pb(self):
+    def pb(self, full=True):
+        """The TrackableObjectGraph; @full False leaves out the full names."""
         out = b""
         for n in self.nodes:
             body = b"".join(fld(1, 2, fld(1, 0, c) + fld(2, 2, nm.encode())) for c, nm in n["children"])
-            for name, full, key in n["attrs"]:
-                body += fld(2, 2, fld(1, 2, name.encode()) + (fld(2, 2, full.encode()) if full else b"") +
+            for name, fn, key in n["attrs"]:
+                body += fld(2, 2, fld(1, 2, name.encode()) + (fld(2, 2, fn.encode()) if fn and full else b"") +
                             fld(3, 2, key.encode()))
             out += fld(1, 2, body)
         return out
+
+    def saved_model_text(self):
+        """saved_model.pbtxt whose SavedObjectGraph has the same objects,
+        variables named as TF names them ("dense/kernel:0")."""
+        lines = ["saved_model_schema_version: 1", "meta_graphs {", '  meta_info_def { tags: "serve" }',
+                 "  object_graph_def {"]
+        for n in self.nodes:
+            kids = " ".join(f'children {{ node_id: {c} local_name: "{nm}" }}' for c, nm in n["children"])
+            var = next((f'variable {{ dtype: DT_FLOAT name: "{fn}:0" }}' for _, fn, _ in n["attrs"] if fn), "")
+            lines.append(f"    nodes {{ {kids} {var} }}")
+        return "\n".join(lines + ["  }", "}"]) + "\n"
 
 
 def cat_all(mount, paths):
@@ -502,6 +514,14 @@ def check_keras_optimizers(tmp):
           info.get("role") == "optimizer slot", f"Keras 2.11 optimizer: raw key in info.json {info}")
     check(run(["ls", prefix, "optimizer/state/dense/kernel"]).split() == [b"m", b"v"],
           "Keras 2.11 optimizer: exactly the slots m, v")
+    # the same objects in a SavedModel whose variables bundle has no full
+    # names: the SavedObjectGraph's variable names attach the slots
+    sm = os.path.join(tmp, "sm211")
+    os.makedirs(os.path.join(sm, "variables"))
+    b.strings("_CHECKPOINTABLE_OBJECT_GRAPH", [g.pb(full=False)], [])
+    b.write(os.path.join(sm, "variables/variables"))
+    open(os.path.join(sm, "saved_model.pbtxt"), "w").write(g.saved_model_text())
+    check_slots(sm, want, "Keras 2.11 SavedModel (text)")
 
     # --- Keras 3, TF backend: tf.train.Checkpoint(model=..., optimizer=...)
     g, b = Graph(), Bundle(1)

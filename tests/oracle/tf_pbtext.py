@@ -321,6 +321,21 @@ def compare(src, label, seed):
         return len(text)
 
 
+def check_chunked(src):
+    """saved_model.cpb (not decoded): the variables mount, and both the
+    log and metadata/note say what is not shown."""
+    with tempfile.TemporaryDirectory() as tmp:
+        os.symlink(os.path.join(src, "variables"), os.path.join(tmp, "variables"))
+        open(os.path.join(tmp, "saved_model.cpb"), "wb").write(b"\x8a\x2f\x1a\x8b riegeli chunks")
+        r = subprocess.run([MODELFS, "cat", tmp, "metadata/note", "format"], capture_output=True, timeout=60)
+        note = r.stdout.decode(errors="replace")
+        check(r.returncode == 0 and "saved_model.cpb is a chunked SavedModel" in note and "Not shown: signatures/" in note
+              and note.endswith("tf-savedmodel\n"), f"chunked SavedModel: metadata/note {note!r}")
+        check(r.stderr.decode().count("saved_model.cpb") == 1, f"chunked SavedModel: one log line, got {r.stderr!r}")
+        check(b"a/.ATTRIBUTES/VARIABLE_VALUE" in run(["cat", tmp, "summary"]), "chunked SavedModel: variables shown")
+        check(b"saved_model.cpb" in run(["ls", tmp, "raw"]), "chunked SavedModel: raw/saved_model.cpb")
+
+
 def main():
     if not MODELFS:
         print("set MODELFS")
@@ -337,6 +352,7 @@ def main():
             n += 1
             print(f"{os.path.relpath(root, base)}: {size} bytes of text")
     check(n >= 3, f"only {n} SavedModels in the corpus")
+    check_chunked(os.path.join(base, "tfserving_half_plus_two_tf2_cpu/00000123"))
     print(f"{n} SavedModels, {checks} checks, {len(fails)} failed")
     return 1 if fails else 0
 
