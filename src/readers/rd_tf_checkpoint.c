@@ -22,9 +22,11 @@
 #include "readers/reader.h"
 #include "readers/tf_build.h"
 #include "readers/tf_meta.h"
+#include "readers/tf_pbtext.h"
 #include "readers/tf_table.h"
 #include "readers/tf_text.h"
 #include "core/log.h"
+#include "tf_bundle.pb-c.h"
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
@@ -123,60 +125,39 @@ static int ck_bid(const struct mfs_probe *p, int best)
 
 /* ---- the `checkpoint` state file (text-format CheckpointState) ---- */
 
-/* Parses `field: "string"` / `field: number` lines into a JSON object;
- * repeated fields become arrays. NULL when unreadable. */
+/* The state file (text-format CheckpointState, tf_pbtext.h) as a JSON
+ * object with the fields it sets; NULL (logged) when it does not parse. */
 static json_t *parse_state(const char *path)
 {
-    FILE *f = fopen(path, "r");
-    if (!f) return NULL;
-    json_t *o = json_object();
-    char line[8192];
-    while (o && fgets(line, sizeof line, f)) {
-        char *p = line;
-        while (isspace((unsigned char)*p)) p++;
-        char *k = p;
-        while (isalnum((unsigned char)*p) || *p == '_') p++;
-        if (p == k || *p != ':') continue;
-        *p++ = 0;
-        while (*p == ' ' || *p == '\t') p++;
-        json_t *v = NULL;
-        if (*p == '"') {
-            char val[8192];
-            size_t n = 0;
-            for (p++; *p && *p != '"' && n < sizeof val - 1; p++) {
-                if (*p == '\\' && p[1]) {
-                    p++;
-                    char c = *p;
-                    if (c >= '0' && c <= '7') { /* octal escape */
-                        int x = 0, d = 0;
-                        while (d < 3 && *p >= '0' && *p <= '7') x = x * 8 + (*p++ - '0'), d++;
-                        p--;
-                        c = (char)x;
-                    } else if (c == 'n') c = '\n';
-                    else if (c == 't') c = '\t';
-                    val[n++] = c;
-                } else {
-                    val[n++] = *p;
-                }
-            }
-            v = tf_json_bytes(val, n);
-        } else {
-            char *end;
-            double d = strtod(p, &end);
-            if (end == p) continue;
-            v = json_real(d);
-        }
-        if (!v) continue;
-        int rep = !strncmp(k, "all_", 4);
-        if (rep) {
-            json_t *a = json_object_get(o, k);
-            if (!a) json_object_set_new(o, k, a = json_array());
-            json_array_append_new(a, v);
-        } else {
-            json_object_set_new(o, k, v);
-        }
+    mfs_err e = {0};
+    size_t len = 0;
+    void *text = tf_map_file(path, &len, &e);
+    if (!text) return NULL;
+    Tfpb__CheckpointState *c =
+        (Tfpb__CheckpointState *)tf_pbtext_parse(&tfpb__checkpoint_state__descriptor, text, len, NULL, &e);
+    tf_unmap_file(text, len);
+    if (!c) {
+        mfs_log("%s: ignored: %s", path, e.msg);
+        return NULL;
     }
-    fclose(f);
+    json_t *o = json_object(), *a;
+    if (c->model_checkpoint_path)
+        json_object_set_new(o, "model_checkpoint_path",
+                            tf_json_bytes(c->model_checkpoint_path, strlen(c->model_checkpoint_path)));
+    if (c->n_all_model_checkpoint_paths) {
+        json_object_set_new(o, "all_model_checkpoint_paths", a = json_array());
+        for (size_t i = 0; i < c->n_all_model_checkpoint_paths; i++)
+            json_array_append_new(a, tf_json_bytes(c->all_model_checkpoint_paths[i],
+                                                   strlen(c->all_model_checkpoint_paths[i])));
+    }
+    if (c->n_all_model_checkpoint_timestamps) {
+        json_object_set_new(o, "all_model_checkpoint_timestamps", a = json_array());
+        for (size_t i = 0; i < c->n_all_model_checkpoint_timestamps; i++)
+            json_array_append_new(a, json_real(c->all_model_checkpoint_timestamps[i]));
+    }
+    if (c->has_last_preserved_timestamp)
+        json_object_set_new(o, "last_preserved_timestamp", json_real(c->last_preserved_timestamp));
+    tfpb__checkpoint_state__free_unpacked(c, NULL);
     return o;
 }
 
