@@ -549,7 +549,7 @@ int h5_keras3_build_parts(struct h5_model **parts, size_t nparts, json_t *config
             if (parts[p]->ent[i].tensor)
                 in.v[in.n++] = (struct k3_var){parts[p]->ent[i].path, parts[p]->ent[i].tensor, p};
     if (nparts > 1) { /* a dataset in two shards: the first shard's is shown */
-        qsort(in.v, in.n, sizeof *in.v, cmp_var_dedup);
+        if (in.n) qsort(in.v, in.n, sizeof *in.v, cmp_var_dedup);
         size_t k = 0;
         for (size_t i = 0; i < in.n; i++) {
             if (k && strcmp(in.v[k - 1].path, in.v[i].path) == 0) {
@@ -574,7 +574,7 @@ int h5_keras3_build_parts(struct h5_model **parts, size_t nparts, json_t *config
             H5Eclear2(H5E_DEFAULT);
         if (lroot >= 0) H5Gclose(lroot);
     }
-    qsort(names.v, names.n, sizeof *names.v, cmp_str);
+    if (names.n) qsort(names.v, names.n, sizeof *names.v, cmp_str);
     in.g = calloc(names.n + 1, sizeof *in.g);
     if (!in.g) {
         rc = OOM(e);

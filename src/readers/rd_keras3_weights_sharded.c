@@ -150,7 +150,7 @@ static int collect_shards(struct k3s *s, mfs_err *e)
         if (is_sibling_shard(s->index_name, de->d_name)) rc = add_name(s, &cap, de->d_name, e);
     if (d) closedir(d);
     MFS_FORWARD(rc);
-    qsort(s->names, s->n, sizeof *s->names, cmp_str);
+    if (s->n) qsort(s->names, s->n, sizeof *s->names, cmp_str);
     size_t k = 0;
     for (size_t i = 0; i < s->n; i++) {
         if (k && !strcmp(s->names[k - 1], s->names[i])) {
@@ -232,7 +232,7 @@ static int k3s_open(const struct mfs_probe *p, void **state, mfs_err *e)
 
 static size_t shard_index(const struct k3s *s, const char *name)
 {
-    char *const *hit = bsearch(&name, s->names, s->n, sizeof *s->names, cmp_str);
+    char *const *hit = s->n ? bsearch(&name, s->names, s->n, sizeof *s->names, cmp_str) : NULL;
     return hit ? (size_t)(hit - s->names) : s->n;
 }
 
