@@ -23,23 +23,13 @@ shapes, TF1 .meta summary, the frozen GraphDef. Exit 1 on any failure,
 import hashlib
 import json
 import os
-import subprocess
 import sys
 
-MODELFS = os.environ.get("MODELFS", "")
+from tf_oracle import MODELFS, check, run, report
+
 SHARED = os.environ.get("MFS_SHARED", os.path.join(os.path.dirname(__file__), "../../../shared"))
 CORPUS = os.path.join(SHARED, "corpus")
 P = os.path.join(CORPUS, "public")
-fails = []
-checks = 0
-
-
-def run(args):
-    p = subprocess.run([MODELFS] + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120)
-    if p.returncode != 0:
-        raise RuntimeError(f"modelfs {' '.join(args)}: exit {p.returncode}: "
-                           f"{p.stderr.decode(errors='replace').strip()[:300]}")
-    return p.stdout
 
 
 def cat(mount, path):
@@ -48,14 +38,6 @@ def cat(mount, path):
 
 def text(mount, path):
     return cat(mount, path).decode()
-
-
-def check(cond, what):
-    global checks
-    checks += 1
-    if not cond:
-        fails.append(what)
-        print("FAIL", what)
 
 
 def esc(key):
@@ -268,8 +250,7 @@ def main():
     w1 = cat(fz, "tensors/model/w1/data")
     check(len(w1) == 128 * 10 * 4 and text(fz, "tensors/model/w1/shape") == "[128, 10]\n", "frozen graph: a constant")
 
-    print(f"{n} bundles, {checks} checks, {len(fails)} failed")
-    return 1 if fails else 0
+    return report(f"{n} bundles, ")
 
 
 if __name__ == "__main__":

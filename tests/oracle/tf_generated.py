@@ -28,15 +28,12 @@ import hashlib
 import json
 import os
 import struct
-import subprocess
 import sys
 import tempfile
 
 import numpy as np
+from tf_oracle import check, run, report
 
-MODELFS = os.environ["MODELFS"]
-fails = []
-checks = 0
 
 # ---------------------------------------------------------------- primitives
 _T = []
@@ -247,21 +244,6 @@ class Bundle:
 
 
 # ---------------------------------------------------------------- checks
-def run(args):
-    p = subprocess.run([MODELFS] + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120)
-    if p.returncode:
-        raise RuntimeError(f"modelfs {' '.join(args)}: {p.stderr.decode(errors='replace').strip()}")
-    return p.stdout
-
-
-def check(cond, what):
-    global checks
-    checks += 1
-    if not cond:
-        fails.append(what)
-        print("FAIL", what)
-
-
 def same(mount, path, arr, label):
     a = np.array(arr, order="C")  # ascontiguousarray makes 0-d arrays 1-d
     try:
@@ -586,8 +568,7 @@ def main():
         check_v1(tmp)
         check_graphdef(tmp)
         check_keras_optimizers(tmp)
-    print(f"{checks} checks, {len(fails)} failed")
-    return 1 if fails else 0
+    return report()
 
 
 if __name__ == "__main__":

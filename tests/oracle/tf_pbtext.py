@@ -30,11 +30,10 @@ import subprocess
 import sys
 import tempfile
 
-MODELFS = os.environ.get("MODELFS", "")
+from tf_oracle import MODELFS, check, run, report
+
 SHARED = os.environ.get("MFS_SHARED", os.path.join(os.path.dirname(__file__), "../../../shared"))
 CORPUS = os.path.join(SHARED, "corpus")
-fails = []
-checks = 0
 
 DT = ["DT_INVALID", "DT_FLOAT", "DT_DOUBLE", "DT_INT32", "DT_UINT8", "DT_INT16", "DT_INT8", "DT_STRING",
       "DT_COMPLEX64", "DT_INT64", "DT_BOOL", "DT_QINT8", "DT_QUINT8", "DT_QINT32", "DT_BFLOAT16", "DT_QINT16",
@@ -264,21 +263,6 @@ def to_text(pb, seed):
     return "\n".join(p.out) + "\n"
 
 
-def run(args):
-    r = subprocess.run([MODELFS] + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=300)
-    if r.returncode:
-        raise RuntimeError(f"modelfs {' '.join(args[:3])}: {r.stderr.decode(errors='replace').strip()[:300]}")
-    return r.stdout
-
-
-def check(cond, what):
-    global checks
-    checks += 1
-    if not cond:
-        fails.append(what)
-        print("FAIL", what)
-
-
 def files_under(listing, tops):
     """Regular files (from `ls -R -l`) under @tops."""
     out, cur = [], ""
@@ -353,8 +337,7 @@ def main():
             print(f"{os.path.relpath(root, base)}: {size} bytes of text")
     check(n >= 3, f"only {n} SavedModels in the corpus")
     check_chunked(os.path.join(base, "tfserving_half_plus_two_tf2_cpu/00000123"))
-    print(f"{n} SavedModels, {checks} checks, {len(fails)} failed")
-    return 1 if fails else 0
+    return report(f"{n} SavedModels, ")
 
 
 if __name__ == "__main__":
