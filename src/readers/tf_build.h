@@ -6,19 +6,13 @@
  * optimizer/<name> (with optimizer/config.json and optimizer/step from the
  * scalar ones), metadata/<counter>; string tensors become text (values),
  * a layer's OBJECT_CONFIG_JSON its config.json; the object graph is shown
- * as raw/object_graph.json. */
+ * as raw/object_graph.json. Optimizer variables of Keras >= 2.11 are
+ * attached to their parameters by tf_objgraph_attach_slots (the shapes
+ * compared on the bundle's entries). */
 #ifndef MFS_TF_BUILD_H
 #define MFS_TF_BUILD_H
 #ifndef MFS_INTERNAL
 #error "src headers are private to libmodelfs"
-
-/** tf_place_named() : @tn (a model tensor) at tensors/<key> and, by the
- *  name-based role of @key (tf_place_by_name, @is_var as there), at
- *  layers/<key>, optimizer/state/<key>, optimizer/<key>, or as the value
- *  metadata/<key>. For readers without an object graph (V1 checkpoints,
- *  GraphDef constants). @return MFS_OK or MFS_FATAL (OOM). */
-int tf_place_named(mfs_tree *t, const char *key, mfs_tensor *tn,
-                   int (*is_var)(void *ctx, const char *k, size_t n), void *ctx, mfs_err *e);
 #endif
 #include "readers/tf_bundle.h"
 #include "readers/tf_objgraph.h"
