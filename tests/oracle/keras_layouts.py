@@ -91,13 +91,13 @@ def check_sharded():
     for style in ("list", "string"):
         d = os.path.join(TMP, f"sharded_{style}")
         os.makedirs(d)
-        ipath, where = kw.write_k3_sharded(d, "model", sv, 4000, list_style=style == "list")
+        ipath, where = kw.write_k3_sharded(d, "model", sv, 9000, list_style=style == "list")
         index = json.load(open(ipath))
         shards = sorted(set(where.values()))
         straddle = [k for k, v in index["weight_map"].items() if isinstance(v, list) and len(v) > 1]
         if len(shards) < 3 or (style == "list" and not straddle):
             raise Failure("test bug: the variables did not spread over shards")
-        for target in (ipath, d):
+        for target in (ipath, d) if style == "list" else (ipath,):
             m = Model(target)
             if m.text("format") != "keras3-weights-sharded\n":
                 raise Failure(f"{target}: format is {m.text('format')!r}")
@@ -128,6 +128,16 @@ def check_sharded():
 
 
 def check_k2_anon():
+    # (the HDF5 canary re-does every open in a child: nothing to learn from
+    # it on these eleven well-formed files, and it doubles their cost)
+    os.environ["MFS_H5_CANARY"] = "0"
+    try:
+        return k2_anon_cases()
+    finally:
+        del os.environ["MFS_H5_CANARY"]
+
+
+def k2_anon_cases():
     rng = np.random.default_rng(5)
     notes = []
     cases = [(c, "tf", None) for c in kw.K2_SLOTS] + [("Adadelta", "theano", None),
