@@ -103,10 +103,18 @@ PY
          "$corpus"/public/keras_h5_full/tfkeras2.4.0_functional_optweights/issue_9349.hdf5 \
          "$corpus"/public/keras_v3/keras3.8.0_sequential_small/model.keras
     if [ -x /usr/bin/python3 ]; then
-      /usr/bin/python3 - "$dir" <<'PY' 2>/dev/null || true
+      /usr/bin/python3 - "$dir" "$src" <<'PY' 2>/dev/null || true
 import json, os, sys, zipfile
 import h5py, numpy as np
 d = sys.argv[1]
+# a .keras whose weights are model.weights.npz (pickled dicts), a Keras 2.0
+# file with anonymous optimizer weights (tests/oracle/keras_writers.py)
+sys.path.insert(0, os.path.join(sys.argv[2], "tests", "oracle"))
+import keras_writers as kw
+rng = np.random.default_rng(1)
+small = [(p, n, [a[:2] if a.ndim else a for a in arrs]) for p, n, arrs in kw.k3_variables(rng)]
+kw.write_k3_keras(os.path.join(d, "seed_npz.keras"), small, "npz")
+kw.write_k2_full(os.path.join(d, "seed_k2anon.h5"), rng, "Adam")
 with h5py.File(os.path.join(d, "seed_k3.weights.h5"), "w") as f:
     f.create_dataset("layers/dense/vars/0", data=np.arange(12, dtype="<f4").reshape(3, 4),
                      chunks=(2, 2), compression="gzip", shuffle=True)
