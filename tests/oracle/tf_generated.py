@@ -484,6 +484,12 @@ def check_keras_optimizers(tmp):
         g.var(g.node(lst, str(k)), skey, full)
         b.tensor(skey, arr)
         want[f"optimizer/_variables/{k}"] = arr
+    # a slot named the Keras 3 way, found by its name alone (no lists)
+    skey = f"optimizer/_variables/{n + 2}/.ATTRIBUTES/VARIABLE_VALUE"
+    g.var(g.node(lst, str(n + 2)), skey, "adam/dense_1_kernel_velocity")
+    arr = f32(4, 2)
+    b.tensor(skey, arr)
+    want["optimizer/state/dense_1/kernel/velocity"] = arr
     b.strings("_CHECKPOINTABLE_OBJECT_GRAPH", [g.pb()], [])
     prefix = os.path.join(tmp, "keras211")
     b.write(prefix)
@@ -496,6 +502,8 @@ def check_keras_optimizers(tmp):
           info.get("role") == "optimizer slot", f"Keras 2.11 optimizer: raw key in info.json {info}")
     check(run(["ls", prefix, "optimizer/state/dense/kernel"]).split() == [b"m", b"v"],
           "Keras 2.11 optimizer: exactly the slots m, v")
+    check(sorted(run(["ls", prefix, "optimizer/state/dense_1/kernel"]).split()) == [b"m", b"v", b"velocity"],
+          "Keras 2.11 optimizer: a Keras 3 name attaches too")
     # the same objects in a SavedModel whose variables bundle has no full
     # names: the SavedObjectGraph's variable names attach the slots
     sm = os.path.join(tmp, "sm211")
