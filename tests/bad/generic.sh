@@ -54,9 +54,9 @@ while IFS=$'\t' read -r kind rc nl stray file text; do
   esac
   if mfs_bad_verdict "$kind" "$rc" "$nl" "$text" 1; then
     npass=$((npass + 1))
-    [ -n "${VERBOSE:-}" ] && echo "ok    $what $(basename "$file"): exit $rc ${text:0:200}"
+    [ -n "${VERBOSE:-}" ] && echo "ok    $what ${file##*/}: exit $rc ${text:0:200}"
   else
-    echo "FAIL  $what $(basename "$file"): $why"; nfail=$((nfail + 1))
+    echo "FAIL  $what ${file##*/}: $why"; nfail=$((nfail + 1))
   fi
 done <"$work/res"
 mfs_batch_crosscheck "$work/res" 2 SHA256SUMS || nfail=$((nfail + 1))

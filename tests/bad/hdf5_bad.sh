@@ -167,7 +167,7 @@ npass=0 nfail=0 nopen=0
 # STRICT=1 (ls) requires exactly one stderr line on failure; every line
 # must be modelfs' own (no HDF5 error stack).
 while IFS=$'\t' read -r kind rc nl stray file text; do
-  c=$(basename "$file") strict=0 what=$kind
+  c=${file##*/} strict=0 what=$kind
   case $kind in
     end) continue ;;
     ls) strict=1 what="ls -R"; [ "$rc" -eq 0 ] && nopen=$((nopen + 1)) ;;

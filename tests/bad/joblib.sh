@@ -66,7 +66,7 @@ PY
 mfs_batch_run "$work/res" -t 20 -c SHA256SUMS -- "$work"/bad/* "$work"/src/*
 npass=0 nfail=0 nopen=0 ncopies=0
 while IFS=$'\t' read -r kind rc nl stray file text; do
-  b=$(basename "$file")
+  b=${file##*/}
   case $kind in
     end) [[ $file == "$work"/bad/* ]] && ncopies=$((ncopies + 1)); continue ;;
     ls) what="ls -R" ;;

@@ -104,7 +104,7 @@ PY
 mfs_batch_run "$work/res" -t 20 -c SHA256SUMS -- "$work"/trunc/* "$work"/flip/*
 npass=0 nfail=0 nopened=0
 while IFS=$'\t' read -r kind rc nl stray file text; do
-  b=$(basename "$file")
+  b=${file##*/}
   [ "$kind" = end ] && continue
   t="\\n$text" dbg=${t//'\nmodelfs: debug:'/}
   nl=$((nl - (${#t} - ${#dbg}) / 17))
