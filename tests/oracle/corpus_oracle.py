@@ -181,7 +181,7 @@ class Model:
     which checks that every st_size is exact. Keeps the text of small files
     and only the sha256 of `data` files."""
 
-    BATCH = 60  # cli.c takes at most 63 paths after MODEL
+    BATCH = 1000  # paths per `modelfs cat` (cli.c takes any number)
 
     def __init__(self, path, entries):
         self.path = path

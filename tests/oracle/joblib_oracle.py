@@ -41,6 +41,8 @@ except ImportError as ex:
     print(f"skipped: {ex}")
     sys.exit(77)
 
+import mfs_fetch
+
 MODELFS = os.environ.get("MODELFS")
 if not MODELFS:
     print("MODELFS is not set")
@@ -56,12 +58,20 @@ def fail(msg):
     print("FAIL", msg)
 
 
+MODELS = {}  # model path -> mfs_fetch.Model: every `cat` of a model from a few batched reads
+
+
 def mfs(*args):
-    p = subprocess.run([MODELFS, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                       timeout=TIMEOUT)
-    if p.returncode < 0 or p.returncode >= 128:
-        raise RuntimeError(f"modelfs {' '.join(args)} crashed: {p.returncode}")
-    return p.returncode, p.stdout, p.stderr.decode("utf-8", "replace")
+    """(returncode, stdout, stderr) of `modelfs ARGS`; `cat MODEL PATH` is
+    served from the model's batched reads (mfs_fetch.py), each path's
+    result as if read alone. Raises mfs_fetch.Crash on a crash or hang."""
+    if args[0] == "cat" and len(args) == 3 and args[1] in MODELS:
+        m = MODELS[args[1]]
+        rc, out, err = m.result(args[2])
+        if rc == 0 and not m.size_ok(args[2]):
+            return 1, out, f"{args[2]}: ls -l says {m.entries[args[2]][1]} bytes, cat gives {len(out)}"
+        return rc, out, err
+    return mfs_fetch.run(args, MODELFS, TIMEOUT)
 
 
 # ---- expected tensors: the naming rule of sklearn.h, on live objects ----
@@ -312,18 +322,8 @@ def load(path, kind):
     return joblib.load(path)
 
 
-def tensor_dirs(listing):
-    """Tensor dirs under tensors/ from `modelfs ls -R` output."""
-    paths, cur, after_blank = set(), "", True
-    for ln in listing.split("\n"):
-        if ln == "":
-            after_blank = True
-            continue
-        if after_blank and ln.endswith(":"):
-            cur = ln[:-1].lstrip("./")
-        else:
-            paths.add(f"{cur}/{ln}" if cur else ln)
-        after_blank = False
+def tensor_dirs(paths):
+    """Tensor dirs under tensors/ among the paths of `modelfs ls -l -R`."""
     return sorted(p[len("tensors/"):-len("/data")] for p in paths
                   if p.startswith("tensors/") and p.endswith("/data") and p[:-5] + "/dtype" in paths)
 
@@ -334,17 +334,23 @@ def check_file(d, fn, spec):
     obj = load(os.path.join(d, src), "pickle" if src.endswith(".pkl") and not src.startswith("old_") else "joblib")
     stem = fn.split(".")[0]
     exp = expected_tensors(obj, stem)
-    rc, out, err = mfs("ls", "-R", path)
-    if rc != 0:
-        fail(f"{fn}: modelfs ls failed: {err.strip()}")
+    try:
+        m = MODELS[path] = mfs_fetch.Model(path, MODELFS, TIMEOUT)
+    except mfs_fetch.NotOpen as e:
+        fail(f"{fn}: modelfs ls failed: {e.err.strip()}")
         return
+    # everything read below, in one batch (the rest is read when asked)
+    m.fetch([p for p in ["format", "summary", "SHA256SUMS", "metadata/class", "metadata/params.json",
+                         "security/summary"] + [f"tensors/{t}/{v}" for t in tensor_dirs(m.entries)
+                                                for v in ("dtype", "shape", "data", "data.npy")]
+             if p in m.entries])
     fmt = mfs("cat", path, "format")[1].decode().strip()
     want_fmt = "joblib" if kind == "joblib" or fn.endswith((".zst", ".gz", ".lz4")) else "pickle"
     if fn.startswith("old_npy"):
         want_fmt = "joblib"
     if fmt != want_fmt:
         fail(f"{fn}: format {fmt}, expected {want_fmt}")
-    got = tensor_dirs(out.decode("utf-8", "replace"))
+    got = tensor_dirs(m.entries)
     missing = sorted(set(exp) - set(got))
     extra = sorted(set(got) - set(exp))
     if missing or extra:
@@ -418,7 +424,7 @@ def main():
         for fn, spec in files.items():
             try:
                 check_file(d, fn, spec)
-            except (RuntimeError, subprocess.TimeoutExpired) as ex:
+            except (mfs_fetch.Crash, mfs_fetch.CatError) as ex:
                 fail(f"{fn}: {ex}")
         # the object array and the str array are in raw/, not tensors
         rc, out, _ = mfs("ls", os.path.join(d, "arrays.joblib"), "raw/objects")

@@ -14,6 +14,7 @@ import os
 import re
 import subprocess
 
+import mfs_fetch
 import mfs_listing
 
 MODELFS = os.environ.get("MODELFS", "")
@@ -59,46 +60,50 @@ def parse_ls_lr(text):
 
 
 class Tree:
-    """One file as modelfs shows it; files are read in batches (`modelfs
-    cat MODEL P1 P2 ...`, split by the `ls -l` sizes, which checks them)."""
-
-    BATCH = 60
+    """One file as modelfs shows it (mfs_fetch.Model: `ls -l -R` once, files
+    read in batches split by their `ls -l` sizes, which checks them). Every
+    small file outside the tensor dirs (format, summary, SHA256SUMS,
+    metadata/, security/, optimizer/ texts ...) and the dtype, shape and data
+    of every tensors/ dir are read in the first batch, so the checks' later
+    cat()s mostly start no process."""
 
     def __init__(self, path):
         self.path = path
-        rc, out, err = run(["ls", "-l", "-R", path], f"{path}: ls -l -R")
-        if rc != 0:
-            raise Failure(f"does not open: {err[-300:]}")
-        self.entries = parse_ls_lr(out.decode("utf-8", "surrogateescape"))
+        try:
+            self.m = mfs_fetch.Model(path, MODELFS, TIMEOUT)
+        except mfs_fetch.NotOpen as e:
+            raise Failure(f"does not open: {e.err.strip()[-300:]}")
+        except mfs_listing.ListingError as e:
+            raise Failure(str(e))
+        except mfs_fetch.Crash as e:
+            raise Failure(str(e))
+        self.entries = self.m.entries
         self.paths = set(self.entries)
         self.tdirs = sorted(p[:-5] for p in self.paths
                             if p.endswith("/data") and p[:-5] + "/dtype" in self.paths
                             and p[:-5] + "/shape" in self.paths)
-        self.files = {}
+        self._prefetch = [p for p, (isdir, size) in self.entries.items()
+                          if not isdir and size <= 1 << 20 and
+                          not any(p.startswith(t + "/") for t in self.tdirs)]
+        self._prefetch += [f"{t}/{v}" for t in self.tdirs if t.startswith("tensors/")
+                           for v in ("dtype", "shape", "data")]
 
     def fetch(self, paths):
-        todo = [p for p in dict.fromkeys(paths) if p not in self.files]
-        for i in range(0, len(todo), self.BATCH):
-            chunk = todo[i:i + self.BATCH]
-            sizes = [self.entries.get(p, (True, 0))[1] for p in chunk]
-            rc, out, err = run(["cat", self.path] + chunk, "cat")
-            if rc == 0 and len(out) == sum(sizes) and all(p in self.entries for p in chunk):
-                off = 0
-                for p, n in zip(chunk, sizes):
-                    self.files[p] = out[off:off + n]
-                    off += n
-                continue
-            for p in chunk:  # pinpoint
-                rc, out, err = run(["cat", self.path, p], f"cat {p}")
-                if rc != 0:
-                    raise Failure(f"cat {p}: exit {rc}: {err[:200]}")
-                if p in self.entries and len(out) != self.entries[p][1]:
-                    raise Failure(f"{p}: ls -l says {self.entries[p][1]} bytes, cat gives {len(out)}")
-                self.files[p] = out
+        """Reads @paths (plus, the first time, the small files above) in as
+        few processes as it can; raises Failure naming the first path that
+        does not read or whose size differs from its `ls -l` size."""
+        paths = list(dict.fromkeys(paths))
+        try:
+            self.m.fetch(paths + self._prefetch)
+            self._prefetch = []
+            for p in paths:
+                self.m.cat(p)
+        except (mfs_fetch.CatError, mfs_fetch.Crash) as e:
+            raise Failure(str(e))
 
     def cat(self, p):
         self.fetch([p])
-        return self.files[p]
+        return self.m.cat(p)
 
     def text(self, p):
         return self.cat(p).decode("utf-8", "replace")

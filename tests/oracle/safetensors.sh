@@ -10,20 +10,30 @@ trap 'rm -rf "$work"' EXIT
 timeout 300 "$PYTHON" "$here/safetensors_oracle.py" "$MODELFS" "$work"
 corpus=${MFS_SHARED:-$here/../../../shared}/corpus
 if [ ! -f "$corpus/EXPECTED.json" ]; then echo "corpus absent: corpus part skipped"; exit 0; fi
-timeout 300 "$PYTHON" - "$MODELFS" "$corpus" <<'PY'
-import hashlib, json, subprocess, sys
-modelfs, corpus = sys.argv[1:]
+timeout 300 "$PYTHON" - "$MODELFS" "$corpus" "$here" <<'PY'
+import hashlib, json, sys
+modelfs, corpus = sys.argv[1:3]
+sys.path.insert(0, sys.argv[3])
+import mfs_fetch
 exp = json.load(open(corpus + "/EXPECTED.json"))
 n = bad = 0
 for rel, ent in exp.items():
     if not rel.endswith(".safetensors"):
         continue
-    for name, (dt, shape, sha) in ent.get("tensors", {}).items():
+    tens = ent.get("tensors", {})
+    try:  # one ls -l -R and one batched cat per file (mfs_fetch.py)
+        m = mfs_fetch.Model(f"{corpus}/{rel}", modelfs, timeout=120)
+        m.fetch([f"tensors/{name}/{p}" for name in tens for p in ("data", "dtype", "shape")])
+    except mfs_fetch.NotOpen as e:
+        m = None
+        print("FAIL", rel, e)
+    for name, (dt, shape, sha) in tens.items():
         n += 1
         def cat(p):
-            return subprocess.run([modelfs, "cat", f"{corpus}/{rel}", f"tensors/{name}/{p}"],
-                                  capture_output=True, timeout=60).stdout
-        ok = (hashlib.sha256(cat("data")).hexdigest() == sha and cat("dtype").decode().strip() == dt
+            rc, out, err = m.result(f"tensors/{name}/{p}") if m else (1, b"", "")
+            return out if rc == 0 and m.size_ok(f"tensors/{name}/{p}") else b""
+        ok = (m is not None and hashlib.sha256(cat("data")).hexdigest() == sha
+              and cat("dtype").decode().strip() == dt
               and cat("shape").decode().strip() == "[" + ", ".join(map(str, shape)) + "]")
         if not ok:
             bad += 1

@@ -3,26 +3,36 @@ dtype (by hand: struct + json + numpy, as the format is simple and Debian
 has no safetensors package), a sharded directory, and checks what
 `modelfs cat` shows against numpy's own view of the same arrays: data bytes,
 dtype and shape files, numpy.load of data.npy, values, stats, summary,
-SHA256SUMS. Usage: safetensors_oracle.py MODELFS WORKDIR"""
+SHA256SUMS. Every file of a model is read in one batch (mfs_fetch.py), each
+checked against its `ls -l` size. Usage: safetensors_oracle.py MODELFS WORKDIR"""
 import hashlib
 import json
 import os
 import struct
-import subprocess
 import sys
 
 import numpy as np
+
+import mfs_fetch
 
 modelfs, work = sys.argv[1], sys.argv[2]
 fails = []
 checks = 0
 
 
+MODELS = {}
+
+
 def cat(model, path):
-    r = subprocess.run([modelfs, "cat", model, path], capture_output=True, timeout=60)
-    if r.returncode != 0:
-        raise AssertionError(f"cat {path}: {r.stderr.decode().strip()}")
-    return r.stdout
+    """`modelfs cat MODEL PATH`, from one batched read of every file of the
+    model (mfs_fetch.py: ls -l -R, then one `modelfs cat MODEL P1 P2 ...`)."""
+    if model not in MODELS:
+        MODELS[model] = mfs_fetch.Model(model, modelfs, timeout=120)
+        MODELS[model].prefetch_small(limit=1 << 30)
+    try:
+        return MODELS[model].cat(path)
+    except mfs_fetch.CatError as e:
+        raise AssertionError(f"{e}: {e.err.strip()}")
 
 
 def check(cond, what):
