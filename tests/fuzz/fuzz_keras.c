@@ -1,7 +1,8 @@
 /* libFuzzer target: the HDF5 and Keras readers (rd_hdf5.c, rd_keras*.c and
  * the h5_*.c pieces under them): an input starting like a zip goes to the
  * .keras reader (zip layer, config.json/metadata.json, the stored
- * model.weights.h5 opened in place through the mfs VFD), anything else to
+ * model.weights.h5 opened in place through the mfs VFD, or the pickles of
+ * a model.weights.npz store), anything else to
  * the Keras HDF5 reader (which detects the layout itself: legacy full
  * model, save_weights, Keras 3 weights or plain HDF5). The walk reads every
  * view, so CUSTOM hyperslab reads run too.
