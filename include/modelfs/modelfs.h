@@ -64,6 +64,15 @@ int mfs_model_open(const char *path, const mfs_open_opts *opts,
 /** mfs_model_close() : frees everything; accepts NULL. */
 void mfs_model_close(mfs_model *m);
 
+/**
+ * mfs_set_open_isolated() : says that the caller runs mfs_model_open() in
+ * a process of its own whose crash or hang it reports (the modelfs binary
+ * does, src/tools/shield.c). Readers may then skip their own isolation
+ * (the HDF5 reader's forked "canary" walk) and do that work in-process.
+ * Process-wide; default off (fuzzers, library users).
+ */
+void mfs_set_open_isolated(int on);
+
 /** The reader id that built the model ("safetensors", ...). Borrowed. */
 const char *mfs_model_format(const mfs_model *m);
 

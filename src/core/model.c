@@ -283,6 +283,10 @@ void mfs_model_close(mfs_model *m)
     free(m);
 }
 
+static int g_isolated;
+void mfs_set_open_isolated(int on) { g_isolated = on != 0; }
+int mfs_open_isolated(void) { return g_isolated; }
+
 const char *mfs_model_format(const mfs_model *m) { return m->reader->name; }
 
 uint32_t mfs_node_count(const mfs_model *m) { return m->tree->count; }

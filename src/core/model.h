@@ -8,6 +8,9 @@
 #endif
 #include "core/src.h"
 
+/** mfs_open_isolated() : what mfs_set_open_isolated() said (readers). */
+int mfs_open_isolated(void);
+
 /** mfs_model_open_src() : as mfs_model_open, the input being @src (a
  *  file-like source, referenced) named @name in messages and bids
  *  (readers that look at the name's suffix see it). Directory and prefix

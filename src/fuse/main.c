@@ -7,21 +7,24 @@
  * before mounting"):
  *   1. parse options; --help/--version/--formats answer and exit;
  *   2. check the mount point is an existing directory;
- *   3. open the model: bid, parse headers, build the whole tree. A model
+ *   3. unless -f, fork: the child goes on, the parent waits and reports a
+ *      crash or hang of the open (src/tools/shield.c);
+ *   4. open the model: bid, parse headers, build the whole tree. A model
  *      that cannot be mounted ends here with ONE line on stderr
  *      ("modelfs: <path>: <format guess>: <what> at <where>") and exit 1,
  *      before the mount point is touched;
- *   4. create the session, install SIGINT/SIGTERM/SIGHUP handlers (they
- *      end the loop, after which we unmount cleanly), mount, daemonize
- *      (unless -f), run the loop (multithreaded with one cloned /dev/fuse
- *      fd per worker unless -s);
- *   5. unwind in reverse order (goto ladder, hello_ll.c).
+ *   5. create the session, install SIGINT/SIGTERM/SIGHUP handlers (they
+ *      end the loop, after which we unmount cleanly), mount, detach (the
+ *      shield's parent exits; with -f nothing), run the loop
+ *      (multithreaded with one cloned /dev/fuse fd per worker unless -s);
+ *   6. unwind in reverse order (goto ladder, hello_ll.c).
  *
  * Mount options we always add: ro, default_permissions (the kernel checks
  * our 0444/0555 modes), fsname=modelfs, subtype=modelfs, and max_read=
  * (libfuse 3.14 wants the same value here and in init(); see fs.h).
  */
 #include "fs.h"
+#include "tools/shield.h"
 #include "tools/tool.h"
 
 #include <errno.h>
@@ -209,7 +212,7 @@ int main(int argc, char **argv)
     mfs_err e;
     char *model_path = NULL;
     struct stat mst;
-    int status = 1, ret;
+    int status = 1, ret, shielded = 0;
 
     if (argc > 1 && mfs_tool_is_command(argv[1]))
         return mfs_tool_main(argc, argv);
@@ -228,6 +231,7 @@ int main(int argc, char **argv)
     if (o.show_version) {
         printf("modelfs %s\n", MFS_VERSION_STRING);
         printf("libfuse %s\n", fuse_pkgversion());
+        printf("open shield: %s\n", MFS_SHIELD_BUILD ? "on" : "off (sanitizer build)");
         fflush(stdout);
         fuse_lowlevel_version();
         status = 0;
@@ -258,6 +262,14 @@ int main(int argc, char **argv)
         model_path = strdup(o.model);
     if (model_path == NULL)
         goto out_args;
+    if (add_mount_opts(&args, o.max_read) != 0)
+        goto out_path;
+    if (fuse_parse_cmdline(&args, &c) != 0)
+        goto out_path;
+    /* From here on a background mount runs in a watched child (shield.c):
+     * a reader crashing or looping on a hostile file costs one error
+     * line; the same fork later detaches the daemon. */
+    shielded = !c.foreground && mfs_shield_begin(model_path, MFS_SHIELD_DAEMON);
 
     memset(&oo, 0, sizeof(oo));
     memset(&e, 0, sizeof(e));
@@ -265,7 +277,7 @@ int main(int argc, char **argv)
     if (mfs_model_open(model_path, &oo, &fs.model, &e) < 0 || fs.model == NULL) {
         fprintf(stderr, "modelfs: %s\n",
                 e.msg[0] ? e.msg : "cannot open the model");
-        goto out_path;
+        goto out_cmdline;
     }
 
     if (mfs_ll_fs_init(&fs) != 0) {
@@ -282,16 +294,11 @@ int main(int argc, char **argv)
         clock_gettime(CLOCK_REALTIME, &fs.mtime);
     }
 
-    if (add_mount_opts(&args, o.max_read) != 0)
-        goto out_model;
-    if (fuse_parse_cmdline(&args, &c) != 0)
-        goto out_model;
-
     if (o.log != NULL) {
         fs.log = fopen(o.log, "a");
         if (fs.log == NULL) {
             fprintf(stderr, "modelfs: log file %s: %s\n", o.log, strerror(errno));
-            goto out_cmdline;
+            goto out_model;
         }
     } else if (c.foreground) {
         fs.log = stderr;
@@ -307,7 +314,7 @@ int main(int argc, char **argv)
         goto out_session;
     if (fuse_session_mount(se, c.mountpoint) != 0)
         goto out_signals;
-    if (fuse_daemonize(c.foreground) != 0)
+    if (shielded ? mfs_shield_ready() != 0 : fuse_daemonize(c.foreground) != 0)
         goto out_unmount;
 
     ret = run_loop(se, &c);
@@ -325,11 +332,11 @@ out_log:
         fclose(fs.log);
     if (fs.log == NULL && o.log == NULL && !c.foreground)
         closelog();
-out_cmdline:
-    free(c.mountpoint);
 out_model:
     mfs_ll_fs_destroy(&fs);
     mfs_model_close(fs.model);
+out_cmdline:
+    free(c.mountpoint);
 out_path:
     free(model_path);
 out_args:

@@ -22,9 +22,13 @@
  * reads of small datasets; the parent waits for it (with a timeout)
  * and refuses the file with a clear message if the child crashed or hung.
  * Set MFS_H5_CANARY=0 to skip it, MFS_H5_CANARY_TIMEOUT=<seconds> to
- * change the limit (default 60). */
+ * change the limit (default 60). It is skipped, too, when the caller
+ * isolates the whole open (mfs_set_open_isolated: the modelfs binary's
+ * shield, src/tools/shield.c); the small reads then run in-process at the
+ * end of the build (h5_model_build), where a crash still stops the open. */
 #include "readers/h5_lib.h"
 #include "core/log.h"
+#include "core/model.h"
 #include <H5PLpublic.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -174,6 +178,8 @@ static int canary_timeout(void)
 
 int h5_canary_enabled(void)
 {
+    /* the modelfs binary runs the whole open in a watched child already */
+    if (mfs_open_isolated()) return 0;
     const char *s = getenv("MFS_H5_CANARY");
     return !(s && strcmp(s, "0") == 0);
 }

@@ -14,6 +14,7 @@
  * open until close because CUSTOM tensors read through it. */
 #include "readers/h5_lib.h"
 #include "core/log.h"
+#include "core/model.h"
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -106,6 +107,26 @@ static int build_locked(struct h5_model *m, mfs_tree *t, mfs_err *e)
     return m->warned ? MFS_WARN : MFS_OK;
 }
 
+/* Reads the start of small CUSTOM tensors through the library (decoders,
+ * chunk indexes), 2 MiB in all, results ignored: a file that crashes
+ * libhdf5 there does it now, during the open, not later in a mounted
+ * daemon. The HDF5 lock must be held (the callbacks are called directly). */
+static void probe_reads(struct h5_model *m)
+{
+    uint64_t budget = (uint64_t)2 << 20;
+    unsigned char *buf = malloc((size_t)256 << 10);
+    for (size_t i = 0; buf && i < m->nent && budget > 0; i++) {
+        mfs_tensor *tn = m->ent[i].tensor;
+        if (!tn || tn->enc != MFS_ENC_CUSTOM || tn->nbytes == 0) continue;
+        uint64_t n = tn->nbytes < ((uint64_t)256 << 10) ? tn->nbytes : (uint64_t)256 << 10;
+        if (n > budget) n = budget;
+        mfs_err re = {0};
+        tn->read(tn, 0, buf, (size_t)n, &re);
+        budget -= n;
+    }
+    free(buf);
+}
+
 /* The canary child's work (see h5_lib.c): 0 when done without a crash.
  * Open or build *errors* also return 0: the parent repeats the same
  * deterministic steps and reports them with a proper message. */
@@ -125,19 +146,7 @@ int h5_model_canary(mfs_src *src, const char *label, struct h5_model *tmpl)
     clock_gettime(CLOCK_MONOTONIC, &T0);
     if (build_locked(m, t, &e) < 0) return 0;
     clock_gettime(CLOCK_MONOTONIC, &T1);
-    /* read small CUSTOM tensors through the library (decoders, chunk
-     * indexes); the lock is held, so call the callbacks directly */
-    uint64_t budget = (uint64_t)2 << 20;
-    unsigned char *buf = malloc((size_t)256 << 10);
-    for (size_t i = 0; buf && i < m->nent && budget > 0; i++) {
-        mfs_tensor *tn = m->ent[i].tensor;
-        if (!tn || tn->enc != MFS_ENC_CUSTOM || tn->nbytes == 0) continue;
-        uint64_t n = tn->nbytes < ((uint64_t)256 << 10) ? tn->nbytes : (uint64_t)256 << 10;
-        if (n > budget) n = budget;
-        mfs_err re = {0};
-        tn->read(tn, 0, buf, (size_t)n, &re);
-        budget -= n;
-    }
+    probe_reads(m);
     clock_gettime(CLOCK_MONOTONIC, &T2);
     if (getenv("MFS_H5_CANARY_DEBUG"))
         fprintf(stderr, "canary: build %.1f ms, reads %.1f ms\n",
@@ -164,6 +173,7 @@ int h5_model_build(struct h5_model *m, mfs_tree *t, mfs_err *e)
 {
     h5_enter();
     int rc = build_locked(m, t, e);
+    if (rc >= 0 && mfs_open_isolated()) probe_reads(m);
     h5_leave();
     if (rc >= 0) h5_warns_flush(&m->warns);
     return rc;

@@ -7,6 +7,7 @@
  *                                       dirs end in '/', symlinks "p -> target")
  * Options shared with the daemon: -o format=ID. Exit 0 on success, 1 on a
  * model that cannot be opened or a path that does not exist. */
+#include "tools/shield.h"
 #include "tools/tool.h"
 #include "modelfs/modelfs.h"
 #include <errno.h>
@@ -140,12 +141,14 @@ int mfs_tool_main(int argc, char **argv)
     }
     mfs_model *m;
     mfs_err e;
+    mfs_shield_begin(args[0], MFS_SHIELD_COMMAND); /* a crash or hang: one line */
     if (mfs_model_open(args[0], &opts, &m, &e) < 0) {
         fprintf(stderr, "modelfs: %s\n", e.msg);
         free(fmt);
         free(args);
         return 1;
     }
+    mfs_shield_opened();
     int rc = 0;
     if (!strcmp(cmd, "cat")) {
         for (int i = 1; i < nargs; i++) rc |= cat_file(m, args[0], args[i]);
