@@ -53,20 +53,43 @@ else
 fi
 
 # --- every file's bytes and size ---
-nfiles=0
-while IFS= read -r -d '' rel; do
-    rel=${rel#./}
-    size=$(stat -c %s "$MNT/$rel")
-    "$MODELFS" cat "$MODEL" "$rel" >"$WORK/want.bin" 2>"$WORK/cat.err" ||
-        { fail "modelfs cat $rel: $(cat "$WORK/cat.err")"; continue; }
-    $T cat "$MNT/$rel" >"$WORK/got.bin" || { fail "cat $rel on the mount"; continue; }
-    cmp -s "$WORK/want.bin" "$WORK/got.bin" || fail "$rel: mount content != modelfs cat"
-    [ "$size" = "$(stat -c %s "$WORK/want.bin")" ] ||
-        fail "$rel: st_size $size != $(stat -c %s "$WORK/want.bin") bytes"
-    nfiles=$((nfiles + 1))
-done < <(cd "$MNT" && $T find . -type f -print0)
-[ "$nfiles" -gt 20 ] || fail "only $nfiles files in the mount"
-pass "$nfiles files: content == modelfs cat, st_size exact"
+# modelfs's side in two processes (ls -l -R, then one `modelfs cat MODEL
+# P1 P2 ...` split by the ls -l sizes: mfs_fetch.py, which rereads a path
+# alone when its bytes and size disagree), the mount's side in one python
+# reading every regular file through the kernel.
+timeout -k 5 120 "$PYTHON" - "$MNT" "$MODELFS" "$MODEL" "$HERE/../oracle" <<'PY' || fail "file contents (above)"
+import os, sys
+mnt, modelfs, model, oracle = sys.argv[1:5]
+sys.path.insert(0, oracle)
+import mfs_fetch
+m = mfs_fetch.Model(model, modelfs, timeout=60)
+rels = []
+for root, dirs, files in os.walk(mnt):  # find -type f: regular files only
+    for f in files:
+        p = os.path.join(root, f)
+        if not os.path.islink(p):
+            rels.append(os.path.relpath(p, mnt))
+m.fetch(rels)
+bad = 0
+for rel in rels:
+    rc, want, err = m.result(rel)
+    if rc != 0:
+        print(f"FAIL: modelfs cat {rel}: {err.strip()}", file=sys.stderr); bad += 1; continue
+    try:
+        with open(os.path.join(mnt, rel), "rb") as f:
+            got = f.read()
+        size = os.stat(os.path.join(mnt, rel)).st_size
+    except OSError as e:
+        print(f"FAIL: cat {rel} on the mount: {e}", file=sys.stderr); bad += 1; continue
+    if got != want:
+        print(f"FAIL: {rel}: mount content != modelfs cat", file=sys.stderr); bad += 1
+    if size != len(want):
+        print(f"FAIL: {rel}: st_size {size} != {len(want)} bytes", file=sys.stderr); bad += 1
+if len(rels) <= 20:
+    print(f"FAIL: only {len(rels)} files in the mount", file=sys.stderr); bad += 1
+print(f"ok: {len(rels)} files: content == modelfs cat, st_size exact")
+sys.exit(1 if bad else 0)
+PY
 
 # --- against numpy ---
 $T "$PYTHON" "$HELPER" check-data "$MNT" && pass "data, data.npy == numpy" ||
