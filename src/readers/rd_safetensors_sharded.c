@@ -169,7 +169,9 @@ static int sh_build(void *state, mfs_tree *t, mfs_err *e)
         MFS_FORWARD(mfs_st_metadata(t, meta, &s->shards[i].f, e));
         char *p = NULL;
         if (asprintf(&p, "%s.header.json", s->shards[i].name) < 0) p = NULL;
-        MFS_CHECK(p && mfs_tree_add_json(t, raw, p, s->shards[i].f.header), e, MFS_FATAL, ENOMEM,
+        MFS_CHECK(p && mfs_tree_add_src_range(t, raw, p, s->shards[i].f.src, 8,
+                                              s->shards[i].f.data_start - 8),
+                  e, MFS_FATAL, ENOMEM,
                   -1, "out of memory");
         free(p);
     }
