@@ -30,6 +30,16 @@ void h5_strv_free(struct h5_strv *s)
     s->n = 0;
 }
 
+int h5_strv_push(struct h5_strv *s, const char *str)
+{
+    char **v = realloc(s->v, (s->n + 1) * sizeof *v);
+    if (!v) return -1;
+    s->v = v;
+    if (!(s->v[s->n] = strdup(str))) return -1;
+    s->n++;
+    return 0;
+}
+
 int h5_attr_exists(hid_t obj, const char *name)
 {
     htri_t r = H5Aexists(obj, name);

@@ -461,11 +461,7 @@ static herr_t group_name_cb(hid_t g, const char *name, const H5L_info_t *info, v
         return 0;
     }
     if (oi.type != H5O_TYPE_GROUP) return 0;
-    char **v = realloc(s->v, (s->n + 1) * sizeof *v);
-    if (!v) return -1;
-    s->v = v;
-    if (!(s->v[s->n] = strdup(name))) return -1;
-    s->n++;
+    if (h5_strv_push(s, name) < 0) return -1;
     return s->n > 1000000 ? 1 : 0;
 }
 

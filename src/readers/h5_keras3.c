@@ -494,11 +494,7 @@ static herr_t name_cb(hid_t g, const char *name, const H5L_info_t *info, void *d
 {
     (void)g, (void)info;
     struct h5_strv *s = data;
-    char **v = realloc(s->v, (s->n + 1) * sizeof *v);
-    if (!v) return -1;
-    s->v = v;
-    if (!(s->v[s->n] = strdup(name))) return -1;
-    s->n++;
+    if (h5_strv_push(s, name) < 0) return -1;
     return s->n > 1000000 ? 1 : 0;
 }
 

@@ -74,13 +74,9 @@ static int collect_frozen(json_t *j, struct h5_strv *out, int depth)
         json_t *c = json_object_get(j, "config");
         const char *name = json_string_value(json_object_get(c, "name"));
         if (!name) name = json_string_value(json_object_get(j, "name"));
-        if (json_is_object(c) && json_is_false(json_object_get(c, "trainable")) && name) {
-            char **v = realloc(out->v, (out->n + 1) * sizeof *v);
-            if (!v) return -1;
-            out->v = v;
-            if (!(out->v[out->n] = strdup(name))) return -1;
-            out->n++;
-        }
+        if (json_is_object(c) && json_is_false(json_object_get(c, "trainable")) && name &&
+            h5_strv_push(out, name) < 0)
+            return -1;
         const char *k;
         json_t *x;
         json_object_foreach(j, k, x) if (collect_frozen(x, out, depth + 1) < 0) return -1;

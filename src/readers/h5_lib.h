@@ -126,6 +126,8 @@ struct h5_strv {
 };
 /** h5_strv_free() : frees the strings and the array; accepts NULL members. */
 void h5_strv_free(struct h5_strv *s);
+/** h5_strv_push() : appends a copy of @str. @return 0, or -1 on OOM. */
+int h5_strv_push(struct h5_strv *s, const char *str);
 
 /** h5_attr_exists() : 1 if @obj has attribute @name, 0 if not, -1 on error. */
 int h5_attr_exists(hid_t obj, const char *name);
@@ -259,6 +261,14 @@ void h5_model_free(struct h5_model *m);
  *  of the detected layout. Takes the lock itself. @return MFS_OK, MFS_WARN
  *  (parts skipped, logged) or MFS_FATAL. */
 int h5_model_build(struct h5_model *m, mfs_tree *t, mfs_err *e);
+
+/** h5_model_probe_isolated() : in an open the modelfs binary isolates
+ *  (mfs_open_isolated: no canary), the small probing reads the canary
+ *  would have done, in-process, so a file that crashes libhdf5 there does
+ *  it during the open. h5_model_build does it; readers that build from
+ *  h5_raw_walk themselves (sharded weights) call it for each file.
+ *  Caller holds the lock. */
+void h5_model_probe_isolated(struct h5_model *m);
 
 /** h5_meta_attrs() : the attributes of @obj as metadata/ files (strings
  *  holding a JSON object or array become "<name>.json", pretty-printed),

@@ -127,6 +127,11 @@ static void probe_reads(struct h5_model *m)
     free(buf);
 }
 
+void h5_model_probe_isolated(struct h5_model *m)
+{
+    if (mfs_open_isolated()) probe_reads(m);
+}
+
 /* The canary child's work (see h5_lib.c): 0 when done without a crash.
  * Open or build *errors* also return 0: the parent repeats the same
  * deterministic steps and reports them with a proper message. */
@@ -173,7 +178,7 @@ int h5_model_build(struct h5_model *m, mfs_tree *t, mfs_err *e)
 {
     h5_enter();
     int rc = build_locked(m, t, e);
-    if (rc >= 0 && mfs_open_isolated()) probe_reads(m);
+    if (rc >= 0) h5_model_probe_isolated(m);
     h5_leave();
     if (rc >= 0) h5_warns_flush(&m->warns);
     return rc;

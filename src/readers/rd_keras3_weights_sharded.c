@@ -313,6 +313,7 @@ static int k3s_build(void *state, mfs_tree *t, mfs_err *e)
             if (tn->info) json_object_set_new(tn->info, "shard", json_string(s->names[i]));
         }
     }
+    for (size_t i = 0; i < s->n && rc == MFS_OK; i++) h5_model_probe_isolated(s->parts[i]);
     if (rc == MFS_OK) check_weight_map(s);
     if (rc == MFS_OK) rc = h5_keras3_build_parts(s->parts, s->n, NULL, t, e);
     h5_leave();
