@@ -172,6 +172,27 @@ class Model:
         return hashlib.sha256(self.cat(d + "/data")).hexdigest()
 
 
+def run_cases(cases, only=None):
+    """Runs each (name, fn) of @cases whose name contains @only (all when
+    None): fn() -> a note printed on success, a Failure (or any exception,
+    traceback printed) -> its error. @return [(name, error or None)]."""
+    results = []
+    for name, fn in cases:
+        if only and only not in name:
+            continue
+        try:
+            note = fn()
+            print(f"  {name}: {note}")
+            results.append((name, None))
+        except Failure as e:
+            results.append((name, str(e)))
+        except Exception as e:
+            import traceback
+            traceback.print_exc()
+            results.append((name, f"{type(e).__name__}: {e}"))
+    return results
+
+
 def main_wrapper(fn):
     """Runs fn() -> list of (name, error or None); prints a row each."""
     if not MODELFS:

@@ -37,7 +37,9 @@ import h5py
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from hdf5_common import Failure, Model, canonical_bytes, esc_path, main_wrapper  # noqa: E402
+from hdf5_common import (Failure, Model, canonical_bytes, esc_path, main_wrapper,  # noqa: E402
+                         run_cases)
+import keras_writers as kw  # noqa: E402
 
 TMP = tempfile.mkdtemp(prefix="mfs-h5gen-")
 rng = np.random.default_rng(1234)
@@ -384,18 +386,7 @@ def check_keras_weights():
 
 # ---------------------------------------------------------------- Keras 3
 
-K3_CONFIG = {
-    "module": "keras", "class_name": "Sequential",
-    "config": {"name": "sequential", "layers": [
-        {"module": "keras.layers", "class_name": "InputLayer", "config": {"name": "input_layer"}},
-        {"module": "keras.layers", "class_name": "Dense", "config": {"name": "encoder"}},
-        {"module": "keras.layers", "class_name": "BatchNormalization", "config": {"name": "bn"}},
-        {"module": "keras.layers", "class_name": "Dense", "config": {"name": "head"}},
-        {"module": "keras.layers", "class_name": "LSTM", "config": {"name": "rnn"}},
-        {"module": "keras.layers", "class_name": "Dropout", "config": {"name": "drop"}}]},
-    "compile_config": {"optimizer": {"module": "keras.optimizers", "class_name": "Adam",
-                                     "config": {"name": "adam", "learning_rate": 0.001}}},
-}
+K3_CONFIG = kw.K3_CONFIG  # the same Sequential as keras_layouts.py
 
 
 def make_keras3(path):
@@ -536,21 +527,7 @@ def main():
     cases = [("generic", check_generic), ("userblock", check_userblock),
              ("keras_full", check_keras_full), ("keras_wts", check_keras_weights),
              ("keras3", check_keras3)]
-    only = os.environ.get("MFS_H5GEN_ONLY")
-    results = []
-    for name, fn in cases:
-        if only and only not in name:
-            continue
-        try:
-            note = fn()
-            print(f"  {name}: {note}")
-            results.append((name, None))
-        except Failure as e:
-            results.append((name, str(e)))
-        except Exception as e:
-            import traceback
-            traceback.print_exc()
-            results.append((name, f"{type(e).__name__}: {e}"))
+    results = run_cases(cases, os.environ.get("MFS_H5GEN_ONLY"))
     shutil.rmtree(TMP, ignore_errors=True)
     return results
 

@@ -42,7 +42,7 @@ import h5py
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from hdf5_common import Failure, Model, main_wrapper  # noqa: E402
+from hdf5_common import Failure, Model, main_wrapper, run_cases  # noqa: E402
 import keras_writers as kw  # noqa: E402
 
 TMP = tempfile.mkdtemp(prefix="mfs-keraslay-")
@@ -259,21 +259,7 @@ def check_npz():
 
 def main():
     cases = [("sharded", check_sharded), ("k2_anon", check_k2_anon), ("npz", check_npz)]
-    only = os.environ.get("MFS_KERAS_ONLY")
-    results = []
-    for name, fn in cases:
-        if only and only not in name:
-            continue
-        try:
-            note = fn()
-            print(f"  {name}: {note}")
-            results.append((name, None))
-        except Failure as e:
-            results.append((name, str(e)))
-        except Exception as e:
-            import traceback
-            traceback.print_exc()
-            results.append((name, f"{type(e).__name__}: {e}"))
+    results = run_cases(cases, os.environ.get("MFS_KERAS_ONLY"))
     shutil.rmtree(TMP, ignore_errors=True)
     return results
 

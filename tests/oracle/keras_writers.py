@@ -3,7 +3,8 @@ Keras versions that produce them, with h5py/numpy/zipfile only (Keras is
 not installed). Shared by keras_layouts.py (oracle), the mount test
 (tests/mount/mount_keras.sh) and the bad-input test (tests/bad/hdf5_bad.sh).
 
-  k3_variables()     a Keras 3 model's saveables in _save_state order:
+  K3_CONFIG          a Keras 3 Sequential's config.json (hdf5_generated.py too)
+  k3_variables()     its saveables in _save_state order:
                      [(inner path, vars-group name attribute, [arrays])]
   write_k3_h5()      H5IOStore: one .weights.h5
   write_k3_sharded() ShardedH5IOStore (keras/src/saving/saving_lib.py):
@@ -37,9 +38,9 @@ K3_CONFIG = {
         {"module": "keras.layers", "class_name": "InputLayer", "config": {"name": "input_layer"}},
         {"module": "keras.layers", "class_name": "Dense", "config": {"name": "encoder"}},
         {"module": "keras.layers", "class_name": "BatchNormalization", "config": {"name": "bn"}},
-        {"module": "keras.layers", "class_name": "Dropout", "config": {"name": "drop"}},
         {"module": "keras.layers", "class_name": "Dense", "config": {"name": "head"}},
-        {"module": "keras.layers", "class_name": "LSTM", "config": {"name": "rnn"}}]},
+        {"module": "keras.layers", "class_name": "LSTM", "config": {"name": "rnn"}},
+        {"module": "keras.layers", "class_name": "Dropout", "config": {"name": "drop"}}]},
     "compile_config": {"optimizer": {"module": "keras.optimizers", "class_name": "Adam",
                                      "config": {"name": "adam", "learning_rate": 0.001}}},
 }
@@ -54,12 +55,12 @@ def k3_variables(rng, big=False):
     layers = [
         ("layers/dense", "encoder", [rng.standard_normal((n, 40)).astype(f), rng.standard_normal(40).astype(f)]),
         ("layers/batch_normalization", "bn", [rng.standard_normal(40).astype(f) for _ in range(4)]),
-        ("layers/dropout", "drop", []),
         ("layers/dense_1", "head", [rng.standard_normal((40, 24)).astype(f), rng.standard_normal(24).astype(f)]),
         ("layers/lstm", "rnn", []),
         ("layers/lstm/cell", "lstm_cell", [rng.standard_normal((24, 32)).astype(f),
                                           rng.standard_normal((8, 32)).astype(f),
                                           rng.standard_normal(32).astype(f)]),
+        ("layers/dropout", "drop", []),
     ]
     trainable = [a for p, _, vs in layers for i, a in enumerate(vs)
                  if not (p == "layers/batch_normalization" and i >= 2)]
