@@ -42,21 +42,26 @@ rc=$?
 [ $rc = 1 ] && one_line "$WORK/hang2.err" "gave up after 2 s" &&
     pass "hung ls: one line, exit 1" || fail "hung ls: rc $rc, $(cat "$WORK/hang2.err")"
 
+# shielded_child PARENT: sets child to the shield's child of PARENT (the
+# modelfs started last, in the background), waiting up to 5 s for it.
+shielded_child() {
+    PIDS+=("$1")
+    child=
+    for _ in $(seq 100); do
+        child=$(pgrep -P "$1" -x modelfs | head -1)
+        [ -n "$child" ] && PIDS+=("$child") && return 0
+        sleep 0.05
+    done
+    return 1
+}
+
 # --- crash: SIGSEGV in the child while it opens ---
 MFS_OPEN_TIMEOUT=30 "$MODELFS" "$FIFO" "$MNT" 2>"$WORK/crash.err" & # its own limit: 30 s
 parent=$!
-PIDS+=("$parent")
-child=
-for _ in $(seq 100); do
-    child=$(pgrep -P "$parent" -x modelfs | head -1)
-    [ -n "$child" ] && break
-    sleep 0.05
-done
-if [ -z "$child" ]; then
+if ! shielded_child "$parent"; then
     fail "no shielded child under $parent"
     kill "$parent" 2>/dev/null
 else
-    PIDS+=("$child")
     kill -SEGV "$child"
     wait "$parent"
     rc=$?
@@ -68,13 +73,7 @@ fi
 # --- killing the command takes the opening child with it ---
 "$MODELFS" ls "$FIFO" >/dev/null 2>&1 &
 parent=$!
-PIDS+=("$parent")
-child=
-for _ in $(seq 100); do
-    child=$(pgrep -P "$parent" -x modelfs | head -1)
-    [ -n "$child" ] && break
-    sleep 0.05
-done
+shielded_child "$parent"
 kill -TERM "$parent"
 wait "$parent" 2>/dev/null
 for _ in $(seq 50); do kill -0 "$child" 2>/dev/null || break; sleep 0.1; done
