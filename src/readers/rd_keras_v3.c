@@ -334,7 +334,7 @@ static void kv3_close(void *state)
 
 const struct mfs_reader mfs_reader_keras_v3 = {
     .name = "keras-v3",
-    .description = "Keras 3 .keras archive: config.json, metadata.json, model.weights.h5 read in place",
+    .description = "Keras 3 .keras archive: config.json, metadata.json, model.weights.h5 or .npz read in place",
     .flags = MFS_READER_DIR,
     .bid = kv3_bid,
     .open = kv3_open,
