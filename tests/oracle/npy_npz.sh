@@ -81,18 +81,20 @@ def itemsize(dtype_name):
     return np.dtype(DTYPE_NAMES.get(dtype_name, dtype_name)).itemsize
 
 
-def check_tensors(path, tensors):
+def check_tensors(path, tensors, head=(), summary=False):
     """dtype/shape/data and data.npy of every tensor of @path, read with
-    one `modelfs cat` (one process per file keeps the test fast).
-    @tensors: list of (name, dtype, shape, sha or None, bytes or None,
-    original array or None)."""
-    paths = []
+    one `modelfs cat` (one process per file keeps the test fast), after
+    the one-line files @head and before `summary` when asked (the rest of
+    the output). @tensors: list of (name, dtype, shape, sha or None, bytes
+    or None, original array or None). Returns (the @head lines, the
+    summary lines or None)."""
+    paths = list(head)
     for name, *_ in tensors:
         tp = tpath(name)
         paths += [tp + "/dtype", tp + "/shape", tp + "/data", tp + "/data.npy"]
-    # `modelfs cat` takes at most 63 paths (cli.c): 60 per process
-    out = io.BytesIO(b"".join(run("cat", path, *paths[i:i + 60])
-                              for i in range(0, len(paths), 60)))
+    out = io.BytesIO(run("cat", path, *paths, *(["summary"] if summary else [])))
+    lines = [out.readline().decode() for _ in head]
+    assert all(ln.endswith("\n") for ln in lines), f"cat {head}: not one line each: {lines}"
     for name, dtype, shape, sha, want_bytes, orig in tensors:
         got = out.readline().decode()
         assert got == dtype + "\n", f"{name}: dtype {got!r}, expected {dtype!r}"
@@ -113,15 +115,10 @@ def check_tensors(path, tensors):
             assert npy.dtype == orig.dtype.newbyteorder("="), f"{name}: data.npy dtype {npy.dtype}"
             assert np.array_equal(npy, orig, equal_nan=orig.dtype.kind in "fc"), \
                 f"{name}: numpy.load(data.npy) differs from the original"
+    if summary:
+        return lines, out.read().decode().splitlines()
     assert out.read() == b"", "trailing bytes after the last tensor"
-
-
-def cat_files(path, *files):
-    """Several small text files of @path in one `modelfs cat`, split on
-    their trailing newline (each must be one line)."""
-    lines = run("cat", path, *files).decode().splitlines(keepends=True)
-    assert len(lines) == len(files), f"cat {files}: {len(lines)} lines"
-    return lines
+    return lines, None
 
 
 def job(label, fn):
@@ -149,13 +146,12 @@ if os.path.exists(exp_path):
         stem = os.path.basename(rel)[:-4]
 
         def corpus_file(path=path, rel=rel, ent=ent, stem=stem):
-            fmt, = cat_files(path, "format")
+            (fmt,), summary = check_tensors(
+                path, [(stem if name == "." else name, dtype, shape, sha, None, None)
+                       for name, (dtype, shape, sha) in ent["tensors"].items()], ["format"], True)
             assert fmt == rel[-3:] + "\n", f"format is {fmt!r}"
-            summary = run("cat", path, "summary").decode().splitlines()
             assert len(summary) == len(ent["tensors"]), \
                 f"summary has {len(summary)} lines for {len(ent['tensors'])} tensors"
-            check_tensors(path, [(stem if name == "." else name, dtype, shape, sha, None, None)
-                                 for name, (dtype, shape, sha) in ent["tensors"].items()])
         jobs.append((f"corpus {rel}", corpus_file))
 else:
     print(f"note: no corpus at {CORPUS}: corpus part skipped")
@@ -202,12 +198,12 @@ def save_npy(name, a, version=None):
 def npy_case(name, a, version=None, fname=None):
     def fn():
         path = save_npy(fname or name, a, version)
-        fmt, ver = cat_files(path, "format", "metadata/npy_version")
+        (fmt, ver), _ = check_tensors(path, [(fname or name, a.dtype.newbyteorder("=").name, a.shape,
+                                              None, canonical(a).tobytes(), a)],
+                                      ["format", "metadata/npy_version"])
         assert fmt == "npy\n", f"format {fmt!r}"
         want_v = "%d.%d\n" % (version or (1, 0))
         assert ver == want_v, f"npy_version {ver!r}, expected {want_v!r}"
-        check_tensors(path, [(fname or name, a.dtype.newbyteorder("=").name, a.shape, None,
-                              canonical(a).tobytes(), a)])
     return fn
 
 
@@ -240,16 +236,15 @@ def npz_case(label, fname, members, compressed):
     def fn():
         path = os.path.join(WORK, fname)
         (np.savez_compressed if compressed else np.savez)(path, **members)
-        fmt, comp = cat_files(path, "format", "metadata/compression")
-        assert fmt == "npz\n", f"format {fmt!r}"
-        assert comp == ("deflate\n" if compressed else "stored\n"), f"compression {comp!r}"
-        summary = run("cat", path, "summary").decode().splitlines()
-        assert len(summary) == len(members), f"summary: {len(summary)} lines"
         back = np.load(path)
         for k, a in members.items():
             assert np.array_equal(back[k], a, equal_nan=True)
-        check_tensors(path, [(k, a.dtype.newbyteorder("=").name, a.shape, None,
-                              canonical(a).tobytes(), a) for k, a in members.items()])
+        (fmt, comp), summary = check_tensors(
+            path, [(k, a.dtype.newbyteorder("=").name, a.shape, None, canonical(a).tobytes(), a)
+                   for k, a in members.items()], ["format", "metadata/compression"], True)
+        assert fmt == "npz\n", f"format {fmt!r}"
+        assert comp == ("deflate\n" if compressed else "stored\n"), f"compression {comp!r}"
+        assert len(summary) == len(members), f"summary: {len(summary)} lines"
         if compressed:
             for k in members:
                 info = json.loads(run("cat", path, tpath(k) + "/info.json"))
