@@ -38,15 +38,15 @@ mount_model() {
   return 1
 }
 
-# check_tree MNT FILE: the python half of the per-file checks. Its own
+# check_trees MNT FILE [MNT FILE]...: the python half of the per-file
+# checks, every mounted example in one python process; prints one line per
+# example: its name, then "ok" or its problems (tab-separated). Its own
 # timeout is longer than T: importing torch alone can take 20 s on a busy
 # machine, and the mount reads it does are small.
-check_tree() {
-  timeout 180 "$PYTHON" - "$1" "$2" <<'PY'
+check_trees() {
+  timeout 300 "$PYTHON" - "$@" <<'PY'
 import hashlib, json, os, struct, sys
 import numpy as np
-mnt, orig = sys.argv[1], sys.argv[2]
-bad = []
 
 def esc(c):
     if c in ("", ".", ".."):
@@ -54,89 +54,100 @@ def esc(c):
     return "".join("%%%02X" % ord(ch) if ch == "%" or ord(ch) < 0x20 or ord(ch) == 0x7F else ch
                    for ch in c)
 
-tdirs = []
-for d, subdirs, files in os.walk(mnt, followlinks=True):  # raw/, layers/ link into tensors/
-    subdirs.sort()
-    if {"dtype", "shape", "data", "data.npy"} <= set(files):
-        tdirs.append(d)
-for d in tdirs:
-    rel = os.path.relpath(d, mnt)
-    dtype = open(f"{d}/dtype").read().strip()
-    shape = json.loads(open(f"{d}/shape").read())
-    data = open(f"{d}/data", "rb").read()
-    try:
-        a = np.load(f"{d}/data.npy", allow_pickle=False)
-    except Exception as e:
-        bad.append(f"{rel}/data.npy: numpy.load failed: {e}")
-        continue
-    if list(a.shape) != shape:
-        bad.append(f"{rel}: data.npy shape {list(a.shape)} vs shape file {shape}")
-    if a.dtype.name != dtype and not dtype.startswith(("bfloat16", "float8", "q")):
-        bad.append(f"{rel}: data.npy dtype {a.dtype.name} vs dtype file {dtype}")
-    if np.ascontiguousarray(a).astype(a.dtype.newbyteorder("<")).tobytes() != data:
-        bad.append(f"{rel}: data.npy bytes differ from data")
-    if os.stat(f"{d}/data").st_size != len(data):
-        bad.append(f"{rel}: st_size of data {os.stat(f'{d}/data').st_size} != {len(data)} bytes read")
-
-# The original file as its framework reads it.
-ref = {}
-name = os.path.basename(orig)
-if name.endswith(".safetensors"):
-    raw = open(orig, "rb").read()
-    n = struct.unpack("<Q", raw[:8])[0]
-    hdr = json.loads(raw[8:8 + n])
-    dt = {"F32": "<f4", "F16": "<f2", "F64": "<f8", "I64": "<i8", "I32": "<i4", "I8": "i1",
-          "U8": "u1", "BOOL": "?"}
-    for k, v in hdr.items():
-        if k == "__metadata__":
+def check(mnt, orig):
+    """Problems of the mount @mnt of example @orig (empty: all good)."""
+    bad = []
+    tdirs = []
+    for d, subdirs, files in os.walk(mnt, followlinks=True):  # raw/, layers/ link into tensors/
+        subdirs.sort()
+        if {"dtype", "shape", "data", "data.npy"} <= set(files):
+            tdirs.append(d)
+    for d in tdirs:
+        rel = os.path.relpath(d, mnt)
+        dtype = open(f"{d}/dtype").read().strip()
+        shape = json.loads(open(f"{d}/shape").read())
+        data = open(f"{d}/data", "rb").read()
+        try:
+            a = np.load(f"{d}/data.npy", allow_pickle=False)
+        except Exception as e:
+            bad.append(f"{rel}/data.npy: numpy.load failed: {e}")
             continue
-        b, e = v["data_offsets"]
-        ref[k] = np.frombuffer(raw[8 + n + b:8 + n + e], dt[v["dtype"]]).reshape(v["shape"])
-elif name.endswith(".npz"):
-    with np.load(orig) as z:
-        ref = {k: z[k] for k in z.files}
-elif name.endswith(".npy"):
-    ref = {".": np.load(orig)}
-elif name.endswith(".pth"):
-    import torch
-    def walk(o, pre):
-        if isinstance(o, torch.Tensor):
-            ref[pre] = o.numpy()
-        elif isinstance(o, dict):
-            for k, v in o.items():
-                walk(v, f"{pre}/{k}" if pre else str(k))
-        elif isinstance(o, (list, tuple)):
-            for i, v in enumerate(o):
-                walk(v, f"{pre}/{i}" if pre else str(i))
-    walk(torch.load(orig), "")
-elif name.endswith(".h5"):
-    import h5py
-    with h5py.File(orig, "r") as f:
-        f.visititems(lambda k, v: ref.__setitem__(k, v[()]) if isinstance(v, h5py.Dataset) else None)
+        if list(a.shape) != shape:
+            bad.append(f"{rel}: data.npy shape {list(a.shape)} vs shape file {shape}")
+        if a.dtype.name != dtype and not dtype.startswith(("bfloat16", "float8", "q")):
+            bad.append(f"{rel}: data.npy dtype {a.dtype.name} vs dtype file {dtype}")
+        if np.ascontiguousarray(a).astype(a.dtype.newbyteorder("<")).tobytes() != data:
+            bad.append(f"{rel}: data.npy bytes differ from data")
+        if os.stat(f"{d}/data").st_size != len(data):
+            bad.append(f"{rel}: st_size of data {os.stat(f'{d}/data').st_size} != {len(data)} bytes read")
 
-rels = [os.path.relpath(d, mnt) for d in tdirs]
-for k, a in ref.items():
-    if k == ".":
-        cands = [r for r in rels if r.startswith("tensors/")]
-        cands = cands if len(cands) == 1 else []
-    else:
-        e = "/".join(esc(c) for c in k.split("/"))
-        cands = [r for r in (f"tensors/{e}", f"raw/{e}") if r in rels][:1] or \
-            sorted((r for r in rels if r.endswith("/" + e)), key=len)
-    want = np.ascontiguousarray(a).astype(a.dtype.newbyteorder("<")).tobytes()
-    if not cands:
-        bad.append(f"{k}: not found in the mount")
-    elif not any(open(f"{mnt}/{c}/data", "rb").read() == want for c in cands):
-        bad.append(f"{k}: bytes differ from the original ({cands[0]})")
+    # The original file as its framework reads it.
+    ref = {}
+    name = os.path.basename(orig)
+    if name.endswith(".safetensors"):
+        raw = open(orig, "rb").read()
+        n = struct.unpack("<Q", raw[:8])[0]
+        hdr = json.loads(raw[8:8 + n])
+        dt = {"F32": "<f4", "F16": "<f2", "F64": "<f8", "I64": "<i8", "I32": "<i4", "I8": "i1",
+              "U8": "u1", "BOOL": "?"}
+        for k, v in hdr.items():
+            if k == "__metadata__":
+                continue
+            b, e = v["data_offsets"]
+            ref[k] = np.frombuffer(raw[8 + n + b:8 + n + e], dt[v["dtype"]]).reshape(v["shape"])
+    elif name.endswith(".npz"):
+        with np.load(orig) as z:
+            ref = {k: z[k] for k in z.files}
+    elif name.endswith(".npy"):
+        ref = {".": np.load(orig)}
+    elif name.endswith(".pth"):
+        import torch
+        def walk(o, pre):
+            if isinstance(o, torch.Tensor):
+                ref[pre] = o.numpy()
+            elif isinstance(o, dict):
+                for k, v in o.items():
+                    walk(v, f"{pre}/{k}" if pre else str(k))
+            elif isinstance(o, (list, tuple)):
+                for i, v in enumerate(o):
+                    walk(v, f"{pre}/{i}" if pre else str(i))
+        walk(torch.load(orig), "")
+    elif name.endswith(".h5"):
+        import h5py
+        with h5py.File(orig, "r") as f:
+            f.visititems(lambda k, v: ref.__setitem__(k, v[()]) if isinstance(v, h5py.Dataset) else None)
 
-if not tdirs:
-    bad.append("no tensor dir in the mount")
-for b in bad[:10]:
-    print("   ", b)
-sys.exit(1 if bad else 0)
+    rels = [os.path.relpath(d, mnt) for d in tdirs]
+    for k, a in ref.items():
+        if k == ".":
+            cands = [r for r in rels if r.startswith("tensors/")]
+            cands = cands if len(cands) == 1 else []
+        else:
+            e = "/".join(esc(c) for c in k.split("/"))
+            cands = [r for r in (f"tensors/{e}", f"raw/{e}") if r in rels][:1] or \
+                sorted((r for r in rels if r.endswith("/" + e)), key=len)
+        want = np.ascontiguousarray(a).astype(a.dtype.newbyteorder("<")).tobytes()
+        if not cands:
+            bad.append(f"{k}: not found in the mount")
+        elif not any(open(f"{mnt}/{c}/data", "rb").read() == want for c in cands):
+            bad.append(f"{k}: bytes differ from the original ({cands[0]})")
+
+    if not tdirs:
+        bad.append("no tensor dir in the mount")
+    return bad
+
+
+# one python for every example (numpy, torch and h5py imported once)
+for mnt, orig in zip(sys.argv[1::2], sys.argv[2::2]):
+    try:
+        bad = check(mnt, orig)
+    except Exception as e:  # an unreadable file, a bug here: a failure too
+        bad = [f"{type(e).__name__}: {e}"]
+    print(os.path.basename(orig), "\t".join(bad[:10]) if bad else "ok", sep="\t")
 PY
 }
 
+trees=()
 for f in "$ex"/*; do
   b=$(basename "$f")
   case $b in *.py|*.md) continue ;; esac
@@ -166,13 +177,20 @@ for f in "$ex"/*; do
   else
     bad "$b: sha256sum -c ../SHA256SUMS: $(echo "$out" | head -n 3)"
   fi
-  out=$(check_tree "$m" "$f" 2>&1)
-  case $? in
-    0) ok "$b: data.npy == data for every tensor; tensors equal the original's" ;;
-    124) bad "$b: tensor check timed out (180 s)" ;;
-    *) bad "$b: tensor check: $out" ;;
-  esac
+  trees+=("$m" "$f")
 done
+if [ ${#trees[@]} -gt 0 ]; then
+  check_trees "${trees[@]}" >"$WORK/trees.out" 2>&1
+  st=$?
+  for ((i = 1; i < ${#trees[@]}; i += 2)); do
+    b=${trees[i]##*/}
+    line=$(grep -m1 "^$b	" "$WORK/trees.out")
+    if [ "$line" = "$b	ok" ]; then ok "$b: data.npy == data for every tensor; tensors equal the original's"
+    elif [ -n "$line" ]; then bad "$b: tensor check: ${line#*	}"
+    elif [ $st -eq 124 ]; then bad "$b: tensor check timed out (300 s)"
+    else bad "$b: tensor check: $(tail -c 400 "$WORK/trees.out")"; fi
+  done
+fi
 
 # diff -r of two mounts of the same file: nothing differs.
 if mount_model "$ex/mlp.safetensors" again.safetensors; then
