@@ -4,9 +4,11 @@
 #   2. normal build (build/)       -> ctest, every test
 #   3. ASan + UBSan build (build-asan/) -> ctest, every test again
 #   4. libFuzzer build (build-fuzz/)    -> ctest -R '^fuzz\.', each target
-#      for MFS_FUZZ_SECONDS (default 10) seconds
+#      for MFS_FUZZ_SECONDS (default 5) seconds: its seeds first, whatever
+#      that takes, then mutations for the rest
 # ctest runs with --output-on-failure -j2. A stage whose build fails counts
-# as one failure and the next stage still runs. Ends with the plain line
+# as one failure and the next stage still runs. Each stage prints its wall
+# time and the sum of its tests' times. Ends with the plain line
 # "N passed, N failed, N skipped" over all stages; exit 1 if anything
 # failed. Env: MFS_STAGES (default "normal asan fuzz") picks stages,
 # MFS_FUZZ_SECONDS, MFS_CTEST_ARGS (extra ctest arguments, e.g. -R oracle).
@@ -14,7 +16,7 @@ set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 stages=${MFS_STAGES:-normal asan fuzz}
-fuzz_secs=${MFS_FUZZ_SECONDS:-10}
+fuzz_secs=${MFS_FUZZ_SECONDS:-5}
 read -r -a extra <<<"${MFS_CTEST_ARGS:-}"
 npass=0 nfail=0 nskip=0
 t0=$(date +%s)
@@ -57,7 +59,9 @@ run_stage() {
   ctest --test-dir "$dir" --output-on-failure -j2 --timeout 600 "$@" "${extra[@]}" \
     2>&1 | tee "$dir/ctest.log"
   count_ctest "$dir/ctest.log" "$name"
-  echo "== stage $name took $(( $(date +%s) - ts )) s"
+  echo "== stage $name took $(( $(date +%s) - ts )) s (tests: $(sed -nE \
+    's/^ *[0-9]+\/[0-9]+ Test +#[0-9]+: .* ([0-9.]+) sec$/\1/p' "$dir/ctest.log" |
+    awk '{ s += $1 } END { printf "%.0f", s }') s summed)"
 }
 
 for st in $stages; do
