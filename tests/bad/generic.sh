@@ -45,20 +45,7 @@ PY
 # SHA256SUMS` when it opened; the real binary is run on a few of them.
 mfs_batch_run "$work/res" -t 20 -c SHA256SUMS -- "$work"/trunc* "$work"/flip*
 npass=0 nfail=0 nopen=0 ncopies=0
-while IFS=$'\t' read -r kind rc nl stray file text; do
-  case $kind in
-    end) ncopies=$((ncopies + 1)); continue ;;
-    ls) [ "$rc" -eq 0 ] && nopen=$((nopen + 1)); what="ls -R" ;;
-    cat) what="cat SHA256SUMS" ;;
-    *) what=$kind ;;
-  esac
-  if mfs_bad_verdict "$kind" "$rc" "$nl" "$text" 1; then
-    npass=$((npass + 1))
-    [ -n "${VERBOSE:-}" ] && echo "ok    $what ${file##*/}: exit $rc ${text:0:200}"
-  else
-    echo "FAIL  $what ${file##*/}: $why"; nfail=$((nfail + 1))
-  fi
-done <"$work/res"
+mfs_batch_judge "$work/res" "cat SHA256SUMS"
 mfs_batch_crosscheck "$work/res" 2 SHA256SUMS || nfail=$((nfail + 1))
 echo "$ncopies damaged copies, $nopen of them still open"
 echo "$npass passed, $nfail failed"

@@ -33,9 +33,9 @@ import hashlib
 import json
 import os
 import re
-import subprocess
 import sys
 
+import mfs_fetch
 import mfs_listing
 
 # Files that must open (their readers exist). Add a reader's corpus files
@@ -99,7 +99,6 @@ MUST_OPEN = [
 NO_READER = re.compile(r"no reader|unknown format|not a known model format|"
                        r"unrecognized format|unsupported format|no format", re.I)
 
-SANITIZER = re.compile(r"(ERROR: \w+Sanitizer: .*|\S+:\d+:\d+: runtime error: .*)")
 TIMEOUT = 120  # seconds for one modelfs command (ASan builds are slow)
 MODELFS = os.environ.get("MODELFS", "")
 SHARED = os.environ.get("MFS_SHARED", os.path.join(os.path.dirname(__file__), "../../../shared"))
@@ -112,21 +111,13 @@ class Failure(Exception):
 
 def run(args, what):
     """Runs modelfs with @args; returns (returncode, stdout bytes, stderr
-    text). Raises Failure on a timeout or a crash (killed by a signal)."""
+    text). Raises Failure on a timeout, a crash (killed by a signal) or a
+    sanitizer report (mfs_fetch.run)."""
     try:
-        p = subprocess.run([MODELFS] + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                           timeout=TIMEOUT)
-    except subprocess.TimeoutExpired:
-        raise Failure(f"{what}: hung (> {TIMEOUT} s)")
-    err = p.stderr.decode("utf-8", "replace").strip()
-    san = SANITIZER.search(err)
-    if san:  # ASan/UBSan report: its headline and the frame it happened in
-        frame = re.search(r"#0 0x[0-9a-f]+ in (.*)", err)
-        raise Failure(f"{what}: sanitizer: {san.group(0)[:200]}" +
-                      (f" at {frame.group(1)[:120]}" if frame else ""))
-    if p.returncode < 0 or p.returncode >= 128:
-        raise Failure(f"{what}: crashed (status {p.returncode}): {err[-300:]}")
-    return p.returncode, p.stdout, err
+        rc, out, err = mfs_fetch.run(args, MODELFS, TIMEOUT, what)
+    except mfs_fetch.Crash as e:
+        raise Failure(str(e))
+    return rc, out, err.strip()
 
 
 def escape(component):

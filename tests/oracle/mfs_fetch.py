@@ -39,23 +39,24 @@ class CatError(Exception):
         self.path, self.rc, self.err = path, rc, err
 
 
-def run(args, modelfs=None, timeout=120):
+def run(args, modelfs=None, timeout=120, what=None):
     """(returncode, stdout bytes, stderr text) of `modelfs @args`. Raises
-    Crash on a hang, a signal or exit >= 128, or a sanitizer report."""
-    what = " ".join(args[:3]) + (" ..." if len(args) > 3 else "")
+    Crash on a hang, a signal or exit >= 128, or a sanitizer report (the
+    message starts with @what, default "modelfs ARGS")."""
+    what = what or "modelfs " + " ".join(args[:3]) + (" ..." if len(args) > 3 else "")
     try:
         p = subprocess.run([modelfs or os.environ["MODELFS"]] + list(args), stdout=subprocess.PIPE,
                            stderr=subprocess.PIPE, timeout=timeout)
     except subprocess.TimeoutExpired:
-        raise Crash(f"modelfs {what}: hung (> {timeout} s)")
+        raise Crash(f"{what}: hung (> {timeout} s)")
     err = p.stderr.decode("utf-8", "replace")
     san = SANITIZER.search(err)
     if san:
         frame = re.search(r"#0 0x[0-9a-f]+ in (.*)", err)
-        raise Crash(f"modelfs {what}: sanitizer: {san.group(0)[:200]}" +
+        raise Crash(f"{what}: sanitizer: {san.group(0)[:200]}" +
                     (f" at {frame.group(1)[:120]}" if frame else ""))
     if p.returncode < 0 or p.returncode >= 128:
-        raise Crash(f"modelfs {what}: crashed (status {p.returncode}): {err[-300:]}")
+        raise Crash(f"{what}: crashed (status {p.returncode}): {err[-300:]}")
     return p.returncode, p.stdout, err
 
 

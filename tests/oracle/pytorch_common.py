@@ -11,8 +11,6 @@ file's only tensor under tensors/."""
 import hashlib
 import json
 import os
-import re
-import subprocess
 
 import mfs_fetch
 import mfs_listing
@@ -27,16 +25,12 @@ class Failure(Exception):
 
 def run(args, what):
     """(returncode, stdout bytes, stderr text) of `modelfs @args`; raises
-    Failure on a hang or a crash."""
+    Failure on a hang, a crash or a sanitizer report (mfs_fetch.run)."""
     try:
-        p = subprocess.run([MODELFS] + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                           timeout=TIMEOUT)
-    except subprocess.TimeoutExpired:
-        raise Failure(f"{what}: hung (> {TIMEOUT} s)")
-    err = p.stderr.decode("utf-8", "replace").strip()
-    if p.returncode < 0 or p.returncode >= 128:
-        raise Failure(f"{what}: crashed (status {p.returncode}): {err[-300:]}")
-    return p.returncode, p.stdout, err
+        rc, out, err = mfs_fetch.run(args, MODELFS, TIMEOUT, what)
+    except mfs_fetch.Crash as e:
+        raise Failure(str(e))
+    return rc, out, err.strip()
 
 
 def escape(c):

@@ -33,9 +33,7 @@ state_dict keys under tensors/ and layers/, optimizer/state/<param name>/
 <slot> for checkpoints, metadata/epoch, security/ verdicts.
 Exit 0 pass, 1 fail, 77 skipped."""
 import hashlib
-import io
 import os
-import subprocess
 import sys
 import tempfile
 import zipfile
