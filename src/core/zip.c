@@ -66,6 +66,10 @@ struct zsrc_ctx {
     mfs_src *src;
     uint64_t pos;
     zip_error_t err;
+    /* the central directory, read once by parse_cd: libzip reads it entry
+     * by entry (a 46-byte header, then the name: two preads a member) */
+    const unsigned char *cd;
+    uint64_t cd_off, cd_size;
 };
 
 /* zip_source_callback for a read-only seekable source over ctx->src. */
@@ -78,6 +82,12 @@ static zip_int64_t zsrc_cb(void *ud, void *data, zip_uint64_t len, zip_source_cm
         return 0;
     case ZIP_SOURCE_READ: {
         if (c->pos >= c->src->size) return 0;
+        if (c->cd && c->pos >= c->cd_off && c->pos - c->cd_off <= c->cd_size &&
+            len <= c->cd_size - (c->pos - c->cd_off)) {
+            memcpy(data, c->cd + (c->pos - c->cd_off), (size_t)len);
+            c->pos += len;
+            return (zip_int64_t)len;
+        }
         mfs_err e;
         int64_t n = mfs_src_read(c->src, data, (size_t)(len > SIZE_MAX ? SIZE_MAX : len), c->pos, &e);
         if (n < 0) {
@@ -193,8 +203,10 @@ static int find_cd(mfs_src *src, uint64_t *cd_off, uint64_t *cd_size, uint64_t *
 /* parse_cd() : fills z->m[i] (name, sizes, method, crc, data_offset)
  * and flags from the central directory and local headers. @return MFS_OK
  * or MFS_FATAL with @e set; partially filled members are freed by the
- * caller through mfs_zip_free. */
-static int parse_cd(struct zip_priv *zp, uint64_t cd_off, uint64_t cd_size, mfs_err *e)
+ * caller through mfs_zip_free. On MFS_OK *@keep is the central
+ * directory's bytes (malloc'd, the caller frees). */
+static int parse_cd(struct zip_priv *zp, uint64_t cd_off, uint64_t cd_size, unsigned char **keep,
+                    mfs_err *e)
 {
     struct mfs_zip *z = &zp->pub;
     mfs_src *src = z->src;
@@ -278,7 +290,8 @@ static int parse_cd(struct zip_priv *zp, uint64_t cd_off, uint64_t cd_size, mfs_
         }
     }
 out:
-    free(cd);
+    if (rc == MFS_OK) *keep = cd;
+    else free(cd);
     return rc;
 }
 
@@ -310,6 +323,7 @@ struct mfs_zip *mfs_zip_open(mfs_src *src, mfs_err *e)
     zip_source_t *zs = NULL;
     zip_t *za = NULL;
     struct zsrc_ctx c = {.src = src};
+    unsigned char *cd = NULL;
     zip_error_t ze;
     uint64_t cd_off = 0, cd_size = 0, count = 0;
 
@@ -327,7 +341,8 @@ struct mfs_zip *mfs_zip_open(mfs_src *src, mfs_err *e)
     }
     zp->pub.src = mfs_src_ref(src);
     zp->pub.count = (size_t)count;
-    if (parse_cd(zp, cd_off, cd_size, e) < 0) goto fail;
+    if (parse_cd(zp, cd_off, cd_size, &cd, e) < 0) goto fail;
+    c.cd = cd, c.cd_off = cd_off, c.cd_size = cd_size;
 
     zs = zip_source_function_create(zsrc_cb, &c, &ze);
     if (!zs) {
@@ -342,11 +357,13 @@ struct mfs_zip *mfs_zip_open(mfs_src *src, mfs_err *e)
     }
     if (cross_check(&zp->pub, za, e) < 0) goto fail;
     zip_discard(za); /* frees zs */
+    free(cd);
     zip_error_fini(&ze);
     zip_error_fini(&c.err);
     return &zp->pub;
 fail:
     if (za) zip_discard(za);
+    free(cd);
     zip_error_fini(&ze);
     zip_error_fini(&c.err);
     mfs_zip_free(zp ? &zp->pub : NULL);

@@ -214,6 +214,11 @@ int main(int argc, char **argv)
     struct stat mst;
     int status = 1, ret, shielded = 0;
 
+    /* glibc re-stats /etc/localtime at every mktime() while TZ is unset,
+     * and libzip calls mktime for each member's DOS date: a stat per
+     * tensor of a PyTorch file. The same zone, read once: */
+    if (getenv("TZ") == NULL)
+        setenv("TZ", ":/etc/localtime", 0);
     if (argc > 1 && mfs_tool_is_command(argv[1]))
         return mfs_tool_main(argc, argv);
 
