@@ -135,7 +135,7 @@ for name, data in srcs.items():
         open(os.path.join(dam, f"flip{i}-{name}"), "wb").write(bytes(bb))
 PY
 rc=$?
-[ $rc -eq 77 ] && { echo "skipped: $PYTHON lacks torch"; exit 77; }
+[ $rc -eq 77 ] || [ $rc -eq 127 ] && { echo "skipped: $PYTHON lacks torch"; exit 77; }
 [ $rc -eq 0 ] || { echo "pytorch.sh: could not write the files"; exit 1; }
 
 . "$here/batch.inc"

@@ -9,4 +9,5 @@ here=$(cd "$(dirname "$0")" && pwd)
 PYTHON=${PYTHON:-/usr/bin/python3}
 : "${MODELFS:?set MODELFS to the modelfs binary}"
 # (the oracle itself exits 77 without numpy, joblib: one python start, not two)
+command -v "$PYTHON" >/dev/null || { echo "skipped: no $PYTHON"; exit 77; }
 exec timeout 280 "$PYTHON" "$here/joblib_oracle.py"
