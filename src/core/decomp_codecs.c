@@ -133,30 +133,169 @@ static int next_is(struct dec *d, const void *magic, size_t n, mfs_err *e)
     return memcmp(tmp, magic, n) == 0;
 }
 
-/* ---- zlib / gzip ---- */
+/* ---- the streaming loop shared by zlib, bz2, xz and zstd ---- */
 
+/* A codec's stream mode (struct shead, below), advanced by stream_run():
+ * ZM_NEW (the next input byte starts a stream, or the data ends there),
+ * ZM_DONE (the data has ended), anything else: inside a stream (zlib also
+ * tells ZM_RAW, restarted mid-stream at a checkpoint, from ZM_WRAPPED). */
 enum { ZM_NEW = 0, ZM_WRAPPED, ZM_RAW, ZM_DONE };
 
-struct zst {
-    z_stream zs;
-    int inited;
+/* What a step did (struct sops.step). */
+enum { ST_FAIL = -1, ST_MORE, ST_END, ST_STOP };
+
+/* The codec-specific half of a streaming codec. */
+struct sops {
+    /* Starts a stream at the input position (peeking at, not consuming,
+     * its magic). @return 1 when one begins, 0 when none starts here (the
+     * data ends; if no stream began before, stream_run fails with
+     * @nostream), -1 with @e set on error. */
+    int (*open)(struct dec *d, mfs_err *e);
+    /* Decodes from the @avail input bytes at d->ibuf + d->inext (0: the
+     * compressed range is used up) into @out (at most @cap bytes),
+     * consuming what it used (d->inext) and setting *made to the bytes
+     * written, also when it fails. @return ST_MORE (call again), ST_END
+     * (the stream ended), ST_STOP (a restart point was written to @b, which
+     * is non-NULL then) or ST_FAIL with @e set. */
+    int (*step)(struct dec *d, size_t avail, unsigned char *out, size_t cap, size_t *made,
+                struct dbound *b, mfs_err *e);
+    const char *nostream;   /* the error when the data holds no stream */
+};
+
+/* The first member of a streaming codec's state (d->st), which is how
+ * stream_run finds the codec's half: its begin() sets @ops and the mode
+ * (ZM_NEW, or ZM_RAW for zlib restarted mid-stream). */
+struct shead {
+    const struct sops *ops;
     int mode;
 };
+
+/* The run() of every streaming codec: opens streams one after another
+ * (the start of every stream after the first is a restart point: with @b,
+ * run stops there) and steps through each until @cap bytes are made or
+ * the data ends. Contract as struct dcodec.run: MFS_OK, or MFS_FAILED
+ * with @e set and *got counting the bytes made before the failure. */
+static int stream_run(struct dec *d, unsigned char *out, size_t cap, size_t *got,
+                      struct dbound *b, mfs_err *e)
+{
+    struct shead *h = d->st;
+    const struct sops *ops = h->ops;
+    int *mode = &h->mode;
+    size_t n = 0;
+    *got = 0;
+    while (n < cap && !d->eof) {
+        if (*mode == ZM_DONE) { d->eof = 1; break; }
+        if (*mode == ZM_NEW) {
+            int r = ops->open(d, e);
+            if (r < 0) return MFS_FAILED;
+            if (!r) {
+                if (d->nstreams == 0) return mfs_dec_fail(d, e, "%s", ops->nostream);
+                *mode = ZM_DONE;
+                continue;
+            }
+            *mode = ZM_WRAPPED;
+            int first = d->nstreams++ == 0;
+            if (b && !first) {
+                mfs_dec_bound(b, mfs_dec_pos(d), 0, 0, 0);
+                break;
+            }
+            continue;
+        }
+        int64_t a = mfs_dec_avail(d, e);
+        if (a < 0) return MFS_FAILED;
+        size_t made = 0;
+        int r = ops->step(d, (size_t)a, out + n, cap - n, &made, b, e);
+        n += made;
+        d->out += made;
+        *got = n;
+        if (r == ST_FAIL) return MFS_FAILED;
+        if (r == ST_STOP) break;
+        if (r == ST_END) *mode = ZM_NEW;
+    }
+    *got = n;
+    return MFS_OK;
+}
+
+/* ---- zlib / gzip ---- */
+
+struct zst {
+    struct shead h;
+    z_stream zs;
+    int inited;
+};
+
+/* sops.open: a member starts at the first non-zero byte (zeros are
+ * padding; only zeros left end the data). */
+static int z_open(struct dec *d, mfs_err *e)
+{
+    struct zst *z = d->st;
+    int r = skip_zeros(d, e);
+    if (r <= 0) return r;
+    int wb = d->kind == MFS_DECOMP_GZIP ? 31 : 15;
+    int zr = z->inited ? inflateReset2(&z->zs, wb) : inflateInit2(&z->zs, wb);
+    if (zr != Z_OK) return mfs_err_set(e, MFS_FAILED, ENOMEM, -1, "inflateInit2 failed"), -1;
+    z->inited = 1;
+    return 1;
+}
+
+/* sops.step: inflate; during the scan (@b) it stops at every deflate block
+ * boundary. */
+static int z_step(struct dec *d, size_t avail, unsigned char *out, size_t cap, size_t *made,
+                  struct dbound *b, mfs_err *e)
+{
+    struct zst *z = d->st;
+    if (avail == 0) return mfs_dec_fail(d, e, "truncated (the stream does not end)"), ST_FAIL;
+    size_t ain = avail > 1u << 30 ? 1u << 30 : avail;
+    size_t aout = cap > 1u << 30 ? 1u << 30 : cap;
+    z->zs.next_in = (unsigned char *)(d->ibuf + d->inext);
+    z->zs.avail_in = (uInt)ain;
+    z->zs.next_out = out;
+    z->zs.avail_out = (uInt)aout;
+    int zr = inflate(&z->zs, b ? Z_BLOCK : Z_NO_FLUSH);
+    size_t used = ain - z->zs.avail_in;
+    d->inext += used;
+    *made = aout - z->zs.avail_out;
+    if (zr == Z_STREAM_END) {
+        if (z->h.mode == ZM_RAW) {
+            /* restarted mid-stream: skip the trailer ourselves (the scan
+             * already checked it) */
+            unsigned char tr[8];
+            size_t tl = d->kind == MFS_DECOMP_GZIP ? 8 : 4;
+            if (mfs_dec_read(d, tr, tl, "stream trailer", e) != MFS_OK) return ST_FAIL;
+        }
+        return ST_END;
+    }
+    if (zr == Z_NEED_DICT) return mfs_dec_fail(d, e, "needs a preset dictionary"), ST_FAIL;
+    if (zr == Z_DATA_ERROR)
+        return mfs_dec_fail(d, e, "%s", z->zs.msg ? z->zs.msg : "invalid deflate data"), ST_FAIL;
+    if (zr == Z_MEM_ERROR) return mfs_err_set(e, MFS_FAILED, ENOMEM, -1, "out of memory"), ST_FAIL;
+    if (zr != Z_OK && zr != Z_BUF_ERROR) return mfs_dec_fail(d, e, "inflate error %d", zr), ST_FAIL;
+    if (zr == Z_BUF_ERROR && used == 0 && *made == 0)
+        return mfs_dec_fail(d, e, "inflate makes no progress"), ST_FAIL;
+    if (b && (z->zs.data_type & 128) && !(z->zs.data_type & 64)) {
+        mfs_dec_bound(b, mfs_dec_pos(d), z->zs.data_type & 7, 1, 32768);
+        return ST_STOP;
+    }
+    return ST_MORE;
+}
+
+static const struct sops z_ops = {z_open, z_step, "empty stream"};
 
 static int z_begin(struct dec *d, const struct dcp *cp, mfs_err *e)
 {
     struct zst *z = calloc(1, sizeof *z);
     if (!z) return mfs_err_set(e, MFS_FAILED, ENOMEM, -1, "out of memory");
     d->st = z;
+    z->h.ops = &z_ops;
     mfs_dec_seek(d, cp->in);
     if (!cp->flags) {
-        z->mode = ZM_NEW;
+        z->h.mode = ZM_NEW;
         return MFS_OK;
     }
     if (inflateInit2(&z->zs, -15) != Z_OK)
         return mfs_err_set(e, MFS_FAILED, ENOMEM, -1, "inflateInit2 failed");
     z->inited = 1;
-    z->mode = ZM_RAW;
+    z->h.mode = ZM_RAW;
     if (cp->bits) {
         unsigned char v;
         if (cp->in == 0) return mfs_dec_fail(d, e, "bad checkpoint");
@@ -165,94 +304,6 @@ static int z_begin(struct dec *d, const struct dcp *cp, mfs_err *e)
     }
     if (cp->wlen && inflateSetDictionary(&z->zs, cp->win, cp->wlen) != Z_OK)
         return mfs_dec_fail(d, e, "cannot set the window at a checkpoint");
-    return MFS_OK;
-}
-
-/* Starts the next stream/member, or ends the data. */
-static int z_new_stream(struct dec *d, struct zst *z, struct dbound *b, int *stop, mfs_err *e)
-{
-    int r = skip_zeros(d, e);
-    if (r < 0) return MFS_FAILED;
-    if (r == 0) {
-        if (d->nstreams == 0) return mfs_dec_fail(d, e, "empty stream");
-        z->mode = ZM_DONE;
-        d->eof = 1;
-        return MFS_OK;
-    }
-    int wb = d->kind == MFS_DECOMP_GZIP ? 31 : 15;
-    int zr = z->inited ? inflateReset2(&z->zs, wb) : inflateInit2(&z->zs, wb);
-    if (zr != Z_OK) return mfs_err_set(e, MFS_FAILED, ENOMEM, -1, "inflateInit2 failed");
-    z->inited = 1;
-    z->mode = ZM_WRAPPED;
-    if (b && d->nstreams > 0) {
-        b->at = 1;
-        b->in = mfs_dec_pos(d);
-        b->bits = 0;
-        b->flags = 0;
-        b->wlen = 0;
-        *stop = 1;
-    }
-    d->nstreams++;
-    return MFS_OK;
-}
-
-static int z_run(struct dec *d, unsigned char *out, size_t cap, size_t *got,
-                 struct dbound *b, mfs_err *e)
-{
-    struct zst *z = d->st;
-    size_t n = 0;
-    *got = 0;
-    while (n < cap && !d->eof) {
-        if (z->mode == ZM_DONE) { d->eof = 1; break; }
-        if (z->mode == ZM_NEW) {
-            int stop = 0;
-            if (z_new_stream(d, z, b, &stop, e) != MFS_OK) return MFS_FAILED;
-            if (stop) break;
-            continue;
-        }
-        int64_t a = mfs_dec_avail(d, e);
-        if (a < 0) return MFS_FAILED;
-        if (a == 0) return mfs_dec_fail(d, e, "truncated (the stream does not end)");
-        size_t ain = (size_t)a > 1u << 30 ? 1u << 30 : (size_t)a;
-        size_t aout = cap - n > 1u << 30 ? 1u << 30 : cap - n;
-        z->zs.next_in = (unsigned char *)(d->ibuf + d->inext);
-        z->zs.avail_in = (uInt)ain;
-        z->zs.next_out = out + n;
-        z->zs.avail_out = (uInt)aout;
-        int zr = inflate(&z->zs, b ? Z_BLOCK : Z_NO_FLUSH);
-        size_t used = ain - z->zs.avail_in, made = aout - z->zs.avail_out;
-        d->inext += used;
-        n += made;
-        d->out += made;
-        *got = n;
-        if (zr == Z_STREAM_END) {
-            if (z->mode == ZM_RAW) {
-                /* restarted mid-stream: skip the trailer ourselves (the
-                 * scan already checked it) */
-                unsigned char tr[8];
-                size_t tl = d->kind == MFS_DECOMP_GZIP ? 8 : 4;
-                if (mfs_dec_read(d, tr, tl, "stream trailer", e) != MFS_OK) return MFS_FAILED;
-            }
-            z->mode = ZM_NEW;
-            continue;
-        }
-        if (zr == Z_NEED_DICT) return mfs_dec_fail(d, e, "needs a preset dictionary");
-        if (zr == Z_DATA_ERROR)
-            return mfs_dec_fail(d, e, "%s", z->zs.msg ? z->zs.msg : "invalid deflate data");
-        if (zr == Z_MEM_ERROR) return mfs_err_set(e, MFS_FAILED, ENOMEM, -1, "out of memory");
-        if (zr != Z_OK && zr != Z_BUF_ERROR) return mfs_dec_fail(d, e, "inflate error %d", zr);
-        if (zr == Z_BUF_ERROR && used == 0 && made == 0)
-            return mfs_dec_fail(d, e, "inflate makes no progress");
-        if (b && (z->zs.data_type & 128) && !(z->zs.data_type & 64)) {
-            b->at = 1;
-            b->in = mfs_dec_pos(d);
-            b->bits = z->zs.data_type & 7;
-            b->flags = 1;
-            b->wlen = 32768;
-            break;
-        }
-    }
-    *got = n;
     return MFS_OK;
 }
 
@@ -265,86 +316,68 @@ static void z_end(struct dec *d)
     d->st = NULL;
 }
 
-const struct dcodec mfs_dcodec_zlib = {z_begin, z_run, z_end};
+const struct dcodec mfs_dcodec_zlib = {z_begin, stream_run, z_end};
 
 /* ---- bz2 ---- */
 
 struct bzst {
+    struct shead h;
     bz_stream bz;
     int inited;
-    int mode; /* ZM_NEW, ZM_WRAPPED, ZM_DONE */
 };
+
+/* sops.open: a stream starts with "BZh"; anything else ends the data. */
+static int bz_open(struct dec *d, mfs_err *e)
+{
+    struct bzst *s = d->st;
+    int r = next_is(d, "BZh", 3, e);
+    if (r <= 0) return r;
+    if (BZ2_bzDecompressInit(&s->bz, 0, 0) != BZ_OK)
+        return mfs_err_set(e, MFS_FAILED, ENOMEM, -1, "BZ2_bzDecompressInit failed"), -1;
+    s->inited = 1;
+    return 1;
+}
+
+static int bz_step(struct dec *d, size_t avail, unsigned char *out, size_t cap, size_t *made,
+                   struct dbound *b, mfs_err *e)
+{
+    struct bzst *s = d->st;
+    (void)b;
+    if (avail == 0) return mfs_dec_fail(d, e, "truncated (the stream does not end)"), ST_FAIL;
+    unsigned ain = avail > 1u << 30 ? 1u << 30 : (unsigned)avail;
+    unsigned aout = cap > 1u << 30 ? 1u << 30 : (unsigned)cap;
+    s->bz.next_in = (char *)(d->ibuf + d->inext);
+    s->bz.avail_in = ain;
+    s->bz.next_out = (char *)out;
+    s->bz.avail_out = aout;
+    int r = BZ2_bzDecompress(&s->bz);
+    size_t used = ain - s->bz.avail_in;
+    d->inext += used;
+    *made = aout - s->bz.avail_out;
+    if (r == BZ_STREAM_END) {
+        BZ2_bzDecompressEnd(&s->bz);
+        s->inited = 0;
+        return ST_END;
+    }
+    if (r == BZ_MEM_ERROR) return mfs_err_set(e, MFS_FAILED, ENOMEM, -1, "out of memory"), ST_FAIL;
+    if (r == BZ_DATA_ERROR) return mfs_dec_fail(d, e, "corrupt data (CRC or block error)"), ST_FAIL;
+    if (r == BZ_DATA_ERROR_MAGIC) return mfs_dec_fail(d, e, "bad stream magic"), ST_FAIL;
+    if (r != BZ_OK) return mfs_dec_fail(d, e, "bzip2 error %d", r), ST_FAIL;
+    if (used == 0 && *made == 0) return mfs_dec_fail(d, e, "bzip2 makes no progress"), ST_FAIL;
+    return ST_MORE;
+}
+
+static const struct sops bz_ops = {bz_open, bz_step, "not a bz2 stream"};
 
 static int bz_begin(struct dec *d, const struct dcp *cp, mfs_err *e)
 {
     struct bzst *s = calloc(1, sizeof *s);
     if (!s) return mfs_err_set(e, MFS_FAILED, ENOMEM, -1, "out of memory");
     d->st = s;
+    s->h.ops = &bz_ops;
     mfs_dec_seek(d, cp->in);
     if (cp->flags) return mfs_dec_fail(d, e, "bad checkpoint");
-    s->mode = ZM_NEW;
-    return MFS_OK;
-}
-
-static int bz_run(struct dec *d, unsigned char *out, size_t cap, size_t *got,
-                  struct dbound *b, mfs_err *e)
-{
-    struct bzst *s = d->st;
-    size_t n = 0;
-    *got = 0;
-    while (n < cap && !d->eof) {
-        if (s->mode == ZM_DONE) { d->eof = 1; break; }
-        if (s->mode == ZM_NEW) {
-            int r = next_is(d, "BZh", 3, e);
-            if (r < 0) return MFS_FAILED;
-            if (!r) {
-                if (d->nstreams == 0) return mfs_dec_fail(d, e, "not a bz2 stream");
-                s->mode = ZM_DONE;
-                continue;
-            }
-            if (BZ2_bzDecompressInit(&s->bz, 0, 0) != BZ_OK)
-                return mfs_err_set(e, MFS_FAILED, ENOMEM, -1, "BZ2_bzDecompressInit failed");
-            s->inited = 1;
-            s->mode = ZM_WRAPPED;
-            int first = d->nstreams++ == 0;
-            if (b && !first) {
-                b->at = 1;
-                b->in = mfs_dec_pos(d);
-                b->bits = 0;
-                b->flags = 0;
-                b->wlen = 0;
-                break;
-            }
-            continue;
-        }
-        int64_t a = mfs_dec_avail(d, e);
-        if (a < 0) return MFS_FAILED;
-        if (a == 0) return mfs_dec_fail(d, e, "truncated (the stream does not end)");
-        unsigned ain = (size_t)a > 1u << 30 ? 1u << 30 : (unsigned)a;
-        unsigned aout = cap - n > 1u << 30 ? 1u << 30 : (unsigned)(cap - n);
-        s->bz.next_in = (char *)(d->ibuf + d->inext);
-        s->bz.avail_in = ain;
-        s->bz.next_out = (char *)(out + n);
-        s->bz.avail_out = aout;
-        int r = BZ2_bzDecompress(&s->bz);
-        size_t used = ain - s->bz.avail_in, made = aout - s->bz.avail_out;
-        d->inext += used;
-        n += made;
-        d->out += made;
-        *got = n;
-        if (r == BZ_STREAM_END) {
-            BZ2_bzDecompressEnd(&s->bz);
-            s->inited = 0;
-            s->mode = ZM_NEW;
-            continue;
-        }
-        if (r == BZ_MEM_ERROR) return mfs_err_set(e, MFS_FAILED, ENOMEM, -1, "out of memory");
-        if (r == BZ_DATA_ERROR) return mfs_dec_fail(d, e, "corrupt data (CRC or block error)");
-        if (r == BZ_DATA_ERROR_MAGIC) return mfs_dec_fail(d, e, "bad stream magic");
-        if (r != BZ_OK) return mfs_dec_fail(d, e, "bzip2 error %d", r);
-        if (used == 0 && made == 0) return mfs_dec_fail(d, e, "bzip2 makes no progress");
-    }
-    *got = n;
+    s->h.mode = ZM_NEW;
     return MFS_OK;
 }
 
@@ -357,28 +390,15 @@ static void bz_end(struct dec *d)
     d->st = NULL;
 }
 
-const struct dcodec mfs_dcodec_bz2 = {bz_begin, bz_run, bz_end};
+const struct dcodec mfs_dcodec_bz2 = {bz_begin, stream_run, bz_end};
 
 /* ---- xz and legacy lzma ---- */
 
 struct xzst {
+    struct shead h;
     lzma_stream ls;
     int inited;
-    int mode;
 };
-
-static int xz_begin(struct dec *d, const struct dcp *cp, mfs_err *e)
-{
-    struct xzst *s = calloc(1, sizeof *s);
-    if (!s) return mfs_err_set(e, MFS_FAILED, ENOMEM, -1, "out of memory");
-    lzma_stream init = LZMA_STREAM_INIT;
-    s->ls = init;
-    d->st = s;
-    mfs_dec_seek(d, cp->in);
-    if (cp->flags) return mfs_dec_fail(d, e, "bad checkpoint");
-    s->mode = ZM_NEW;
-    return MFS_OK;
-}
 
 static int xz_error(struct dec *d, struct xzst *s, lzma_ret r, mfs_err *e)
 {
@@ -396,69 +416,63 @@ static int xz_error(struct dec *d, struct xzst *s, lzma_ret r, mfs_err *e)
     }
 }
 
-static int xz_run(struct dec *d, unsigned char *out, size_t cap, size_t *got,
-                  struct dbound *b, mfs_err *e)
+/* sops.open: a legacy .lzma file is one stream; xz streams follow one
+ * another, with zero padding between them, while the xz magic starts. */
+static int xz_open(struct dec *d, mfs_err *e)
 {
     static const unsigned char xz_magic[6] = {0xFD, '7', 'z', 'X', 'Z', 0};
     struct xzst *s = d->st;
-    size_t n = 0;
-    *got = 0;
-    while (n < cap && !d->eof) {
-        if (s->mode == ZM_DONE) { d->eof = 1; break; }
-        if (s->mode == ZM_NEW) {
-            lzma_ret r;
-            if (d->kind == MFS_DECOMP_LZMA) {
-                if (d->nstreams > 0) { s->mode = ZM_DONE; continue; }
-                r = lzma_alone_decoder(&s->ls, d->memlimit);
-            } else {
-                /* stream padding: zeros (a multiple of 4) between streams */
-                int z = d->nstreams ? skip_zeros(d, e) : 1;
-                if (z < 0) return MFS_FAILED;
-                int m = z ? next_is(d, xz_magic, 6, e) : 0;
-                if (m < 0) return MFS_FAILED;
-                if (!m) {
-                    if (d->nstreams == 0) return mfs_dec_fail(d, e, "not an xz stream");
-                    s->mode = ZM_DONE;
-                    continue;
-                }
-                r = lzma_stream_decoder(&s->ls, d->memlimit, 0);
-            }
-            if (r != LZMA_OK) return xz_error(d, s, r, e);
-            s->inited = 1;
-            s->mode = ZM_WRAPPED;
-            int first = d->nstreams++ == 0;
-            if (b && !first) {
-                b->at = 1;
-                b->in = mfs_dec_pos(d);
-                b->bits = 0;
-                b->flags = 0;
-                b->wlen = 0;
-                break;
-            }
-            continue;
-        }
-        int64_t a = mfs_dec_avail(d, e);
-        if (a < 0) return MFS_FAILED;
-        s->ls.next_in = d->ibuf + d->inext;
-        s->ls.avail_in = (size_t)a;
-        s->ls.next_out = out + n;
-        s->ls.avail_out = cap - n;
-        lzma_ret r = lzma_code(&s->ls, a == 0 ? LZMA_FINISH : LZMA_RUN);
-        size_t used = (size_t)a - s->ls.avail_in, made = (cap - n) - s->ls.avail_out;
-        d->inext += used;
-        n += made;
-        d->out += made;
-        *got = n;
-        if (r == LZMA_STREAM_END) {
-            s->mode = ZM_NEW;
-            continue;
-        }
-        if (r != LZMA_OK) return xz_error(d, s, r, e);
-        if (used == 0 && made == 0)
-            return mfs_dec_fail(d, e, a == 0 ? "truncated (the stream does not end)"
-                                             : "liblzma makes no progress");
+    lzma_ret r;
+    if (d->kind == MFS_DECOMP_LZMA) {
+        if (d->nstreams > 0) return 0;
+        r = lzma_alone_decoder(&s->ls, d->memlimit);
+    } else {
+        /* stream padding: zeros (a multiple of 4) between streams */
+        int z = d->nstreams ? skip_zeros(d, e) : 1;
+        if (z < 0) return -1;
+        int m = z ? next_is(d, xz_magic, 6, e) : 0;
+        if (m <= 0) return m;
+        r = lzma_stream_decoder(&s->ls, d->memlimit, 0);
     }
-    *got = n;
+    if (r != LZMA_OK) return xz_error(d, s, r, e), -1;
+    s->inited = 1;
+    return 1;
+}
+
+static int xz_step(struct dec *d, size_t avail, unsigned char *out, size_t cap, size_t *made,
+                   struct dbound *b, mfs_err *e)
+{
+    struct xzst *s = d->st;
+    (void)b;
+    s->ls.next_in = d->ibuf + d->inext;
+    s->ls.avail_in = avail;
+    s->ls.next_out = out;
+    s->ls.avail_out = cap;
+    lzma_ret r = lzma_code(&s->ls, avail == 0 ? LZMA_FINISH : LZMA_RUN);
+    size_t used = avail - s->ls.avail_in;
+    d->inext += used;
+    *made = cap - s->ls.avail_out;
+    if (r == LZMA_STREAM_END) return ST_END;
+    if (r != LZMA_OK) return xz_error(d, s, r, e), ST_FAIL;
+    if (used == 0 && *made == 0)
+        return mfs_dec_fail(d, e, avail == 0 ? "truncated (the stream does not end)"
+                                             : "liblzma makes no progress"), ST_FAIL;
+    return ST_MORE;
+}
+
+static const struct sops xz_ops = {xz_open, xz_step, "not an xz stream"};
+
+static int xz_begin(struct dec *d, const struct dcp *cp, mfs_err *e)
+{
+    struct xzst *s = calloc(1, sizeof *s);
+    if (!s) return mfs_err_set(e, MFS_FAILED, ENOMEM, -1, "out of memory");
+    lzma_stream init = LZMA_STREAM_INIT;
+    s->ls = init;
+    d->st = s;
+    s->h.ops = &xz_ops;
+    mfs_dec_seek(d, cp->in);
+    if (cp->flags) return mfs_dec_fail(d, e, "bad checkpoint");
+    s->h.mode = ZM_NEW;
     return MFS_OK;
 }
 
@@ -471,28 +485,15 @@ static void xz_end(struct dec *d)
     d->st = NULL;
 }
 
-const struct dcodec mfs_dcodec_xz = {xz_begin, xz_run, xz_end};
+const struct dcodec mfs_dcodec_xz = {xz_begin, stream_run, xz_end};
 
 /* ---- zstd ---- */
 
 struct zsst {
+    struct shead h;
     ZSTD_DStream *ds;
-    int mode;
     int in_frame;
 };
-
-static int zs_begin(struct dec *d, const struct dcp *cp, mfs_err *e)
-{
-    struct zsst *s = calloc(1, sizeof *s);
-    if (!s) return mfs_err_set(e, MFS_FAILED, ENOMEM, -1, "out of memory");
-    d->st = s;
-    s->ds = ZSTD_createDStream();
-    if (!s->ds) return mfs_err_set(e, MFS_FAILED, ENOMEM, -1, "out of memory");
-    mfs_dec_seek(d, cp->in);
-    if (cp->flags) return mfs_dec_fail(d, e, "bad checkpoint");
-    s->mode = ZM_NEW;
-    return MFS_OK;
-}
 
 /* 1 when the next 4 bytes are a zstd or skippable frame magic. */
 static int zs_magic(struct dec *d, mfs_err *e)
@@ -509,55 +510,50 @@ static int zs_magic(struct dec *d, mfs_err *e)
     return v == 0xFD2FB528u || (v & 0xFFFFFFF0u) == 0x184D2A50u;
 }
 
-static int zs_run(struct dec *d, unsigned char *out, size_t cap, size_t *got,
-                  struct dbound *b, mfs_err *e)
+/* sops.open: a frame (or a skippable frame) starts with its magic;
+ * anything else ends the data. */
+static int zs_open(struct dec *d, mfs_err *e)
 {
     struct zsst *s = d->st;
-    size_t n = 0;
-    *got = 0;
-    while (n < cap && !d->eof) {
-        if (s->mode == ZM_DONE) { d->eof = 1; break; }
-        if (s->mode == ZM_NEW) {
-            int r = zs_magic(d, e);
-            if (r < 0) return MFS_FAILED;
-            if (!r) {
-                if (d->nstreams == 0) return mfs_dec_fail(d, e, "not a zstd frame");
-                s->mode = ZM_DONE;
-                continue;
-            }
-            ZSTD_DCtx_reset(s->ds, ZSTD_reset_session_only);
-            s->mode = ZM_WRAPPED;
-            int first = d->nstreams++ == 0;
-            if (b && !first) {
-                b->at = 1;
-                b->in = mfs_dec_pos(d);
-                b->bits = 0;
-                b->flags = 0;
-                b->wlen = 0;
-                break;
-            }
-            continue;
-        }
-        int64_t a = mfs_dec_avail(d, e);
-        if (a < 0) return MFS_FAILED;
-        ZSTD_inBuffer ib = {d->ibuf + d->inext, (size_t)a, 0};
-        ZSTD_outBuffer ob = {out + n, cap - n, 0};
-        size_t r = ZSTD_decompressStream(s->ds, &ob, &ib);
-        if (ZSTD_isError(r)) return mfs_dec_fail(d, e, "%s", ZSTD_getErrorName(r));
-        d->inext += ib.pos;
-        n += ob.pos;
-        d->out += ob.pos;
-        *got = n;
-        if (r == 0) {
-            s->mode = ZM_NEW;
-            continue;
-        }
-        if (ib.pos == 0 && ob.pos == 0) {
-            if (a == 0) return mfs_dec_fail(d, e, "truncated (the frame does not end)");
-            return mfs_dec_fail(d, e, "zstd makes no progress");
-        }
+    int r = zs_magic(d, e);
+    if (r <= 0) return r;
+    ZSTD_DCtx_reset(s->ds, ZSTD_reset_session_only);
+    return 1;
+}
+
+/* sops.step: on an error nothing is consumed nor counted. */
+static int zs_step(struct dec *d, size_t avail, unsigned char *out, size_t cap, size_t *made,
+                   struct dbound *b, mfs_err *e)
+{
+    struct zsst *s = d->st;
+    (void)b;
+    ZSTD_inBuffer ib = {d->ibuf + d->inext, avail, 0};
+    ZSTD_outBuffer ob = {out, cap, 0};
+    size_t r = ZSTD_decompressStream(s->ds, &ob, &ib);
+    if (ZSTD_isError(r)) return mfs_dec_fail(d, e, "%s", ZSTD_getErrorName(r)), ST_FAIL;
+    d->inext += ib.pos;
+    *made = ob.pos;
+    if (r == 0) return ST_END;
+    if (ib.pos == 0 && ob.pos == 0) {
+        if (avail == 0) return mfs_dec_fail(d, e, "truncated (the frame does not end)"), ST_FAIL;
+        return mfs_dec_fail(d, e, "zstd makes no progress"), ST_FAIL;
     }
-    *got = n;
+    return ST_MORE;
+}
+
+static const struct sops zs_ops = {zs_open, zs_step, "not a zstd frame"};
+
+static int zs_begin(struct dec *d, const struct dcp *cp, mfs_err *e)
+{
+    struct zsst *s = calloc(1, sizeof *s);
+    if (!s) return mfs_err_set(e, MFS_FAILED, ENOMEM, -1, "out of memory");
+    d->st = s;
+    s->h.ops = &zs_ops;
+    s->ds = ZSTD_createDStream();
+    if (!s->ds) return mfs_err_set(e, MFS_FAILED, ENOMEM, -1, "out of memory");
+    mfs_dec_seek(d, cp->in);
+    if (cp->flags) return mfs_dec_fail(d, e, "bad checkpoint");
+    s->h.mode = ZM_NEW;
     return MFS_OK;
 }
 
@@ -570,4 +566,4 @@ static void zs_end(struct dec *d)
     d->st = NULL;
 }
 
-const struct dcodec mfs_dcodec_zstd = {zs_begin, zs_run, zs_end};
+const struct dcodec mfs_dcodec_zstd = {zs_begin, stream_run, zs_end};

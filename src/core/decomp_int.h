@@ -42,6 +42,18 @@ struct dbound {
     uint32_t wlen;        /* window the restart needs (capped to `out`) */
 };
 
+/** mfs_dec_bound() : records in @b that run() stopped at a restart point
+ *  (compressed offset @in, the checkpoint's @bits, @flags and @wlen). */
+static inline void mfs_dec_bound(struct dbound *b, uint64_t in, int bits, uint32_t flags,
+                                 uint32_t wlen)
+{
+    b->at = 1;
+    b->in = in;
+    b->bits = bits;
+    b->flags = flags;
+    b->wlen = wlen;
+}
+
 struct dcodec;
 
 struct dec {

@@ -305,11 +305,7 @@ static int l4_run(struct dec *d, unsigned char *out, size_t cap, size_t *got,
         uint64_t pos = mfs_dec_pos(d);
         if (s->mode == L_NEW) {
             if (b && d->nstreams > 0 && pos < d->clen && s->no_report != pos) {
-                b->at = 1;
-                b->in = pos;
-                b->bits = 0;
-                b->flags = 0;
-                b->wlen = 0;
+                mfs_dec_bound(b, pos, 0, 0, 0);
                 s->no_report = pos;
                 break;
             }
@@ -319,11 +315,8 @@ static int l4_run(struct dec *d, unsigned char *out, size_t cap, size_t *got,
             continue;
         }
         if (b && s->no_report != pos) {
-            b->at = 1;
-            b->in = pos;
-            b->bits = 0;
-            b->flags = 1u | s->flg << 8 | s->bd << 16;
-            b->wlen = s->linked ? (uint32_t)(s->fout < HIST ? s->fout : HIST) : 0;
+            mfs_dec_bound(b, pos, 0, 1u | s->flg << 8 | s->bd << 16,
+                          s->linked ? (uint32_t)(s->fout < HIST ? s->fout : HIST) : 0);
             s->no_report = pos;
             break;
         }
