@@ -24,20 +24,13 @@
 static const unsigned char MAGIC[10] = {0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19};
 #define MAGIC_DEC "119547037146038801333356"
 
-struct lstore {
-    const char *key;   /* heap string */
-    mfs_dtype dtype;
-    uint64_t off;      /* first data byte */
-    uint64_t count;    /* elements */
-};
-
 struct legacy {
     mfs_src *src;      /* borrowed from the probe, referenced */
     mfs_pk_heap *h;
     mfs_pk *obj[5];
     uint64_t start[5];
     int swap;
-    struct lstore *st; /* sorted by key after open */
+    struct mfs_torch_fstore *st; /* sorted by key after open */
     size_t nst, capst;
     uint64_t data_end;
     struct mfs_torch torch;
@@ -62,12 +55,12 @@ static int lg_bid(const struct mfs_probe *p, int best)
 
 static int cmp_store(const void *a, const void *b)
 {
-    return strcmp(((const struct lstore *)a)->key, ((const struct lstore *)b)->key);
+    return strcmp(((const struct mfs_torch_fstore *)a)->key, ((const struct mfs_torch_fstore *)b)->key);
 }
 
-static struct lstore *find_store(struct legacy *s, const char *key)
+static struct mfs_torch_fstore *find_store(struct legacy *s, const char *key)
 {
-    struct lstore k = {.key = key};
+    struct mfs_torch_fstore k = {.key = key};
     return s->nst ? bsearch(&k, s->st, s->nst, sizeof *s->st, cmp_store) : NULL;
 }
 
@@ -80,17 +73,8 @@ static mfs_pk *on_pid(void *ctx, mfs_pk_vm *vm, mfs_pk *pid, mfs_err *e)
     if (pid->kind == MFS_PK_TUPLE && n >= 5 && mfs_pk_str_eq(v[0], "storage")) {
         struct mfs_torch_pid p;
         if (mfs_torch_parse_pid(s->h, pid, &p, e) < 0) return NULL;
-        if (s->nst == s->capst) {
-            size_t nc = s->capst ? s->capst * 2 : 64;
-            struct lstore *ns = realloc(s->st, nc * sizeof *ns);
-            if (!ns) {
-                mfs_err_set(e, MFS_FATAL, ENOMEM, -1, "out of memory");
-                return NULL;
-            }
-            s->st = ns;
-            s->capst = nc;
-        }
-        s->st[s->nst++] = (struct lstore){p.key, p.dtype, UINT64_MAX, 0};
+        struct mfs_torch_fstore fs = {p.key, p.dtype, UINT64_MAX, 0};
+        if (mfs_torch_fstore_add(&s->st, &s->nst, &s->capst, fs, e) < 0) return NULL;
     }
     mfs_pk *o = mfs_pk_new(mfs_pk_vm_heap(vm), MFS_PK_PERSID, mfs_pk_vm_offset(vm), e);
     if (o) o->u.persid.pid = pid;
@@ -117,7 +101,7 @@ static int walk_storages(struct legacy *s, uint64_t pos, mfs_err *e)
         return bad(e, (int64_t)s->start[4], "the fifth pickle is not the list of storage keys");
     for (size_t i = 0; i < nk; i++) {
         const char *k = mfs_pk_str(keys[i]);
-        struct lstore *ls = k ? find_store(s, k) : NULL;
+        struct mfs_torch_fstore *ls = k ? find_store(s, k) : NULL;
         if (!ls) return mfs_err_set(e, MFS_FATAL, EINVAL, (int64_t)pos,
                                     "torch legacy file: storage key %zu is not used by the pickle", i);
         if (ls->off != UINT64_MAX)
@@ -139,7 +123,7 @@ static int walk_storages(struct legacy *s, uint64_t pos, mfs_err *e)
                   "torch legacy file: storage %s of %llu elements runs past the end of the file", k,
                   (unsigned long long)cnt);
         ls->off = pos;
-        ls->count = cnt;
+        ls->numel = cnt;
         pos += cnt * isz;
     }
     s->data_end = pos;
@@ -183,20 +167,16 @@ static int resolve(struct mfs_torch *c, const mfs_pk *pid, struct mfs_torch_stor
     struct legacy *s = c->ctx;
     struct mfs_torch_pid p;
     MFS_FORWARD(mfs_torch_parse_pid(c->h, pid, &p, e));
-    struct lstore *ls = find_store(s, p.key);
+    struct mfs_torch_fstore *ls = find_store(s, p.key);
     if (!ls || ls->off == UINT64_MAX)
         return mfs_err_set(e, MFS_FATAL, EINVAL, (int64_t)pid->offset,
                            "torch legacy file: storage %s has no data", p.key);
     uint64_t isz = mfs_dtype_get(ls->dtype)->itemsize;
-    st->dtype = ls->dtype;
+    mfs_torch_fstore_place(ls, s->src, st);
     st->key = p.has_view ? p.view_key : p.key;
     st->location = p.location;
-    st->src = s->src;
-    st->off = ls->off;
-    st->numel = ls->count;
-    st->nbytes = ls->count * isz;
     if (p.has_view) { /* a storage view: elements [offset, offset+size) of the root */
-        if (p.view_offset > ls->count || p.view_size > ls->count - p.view_offset)
+        if (p.view_offset > ls->numel || p.view_size > ls->numel - p.view_offset)
             return mfs_err_set(e, MFS_FATAL, EINVAL, (int64_t)pid->offset,
                                "torch legacy file: storage view outside storage %s", p.key);
         st->off += p.view_offset * isz;
@@ -235,11 +215,7 @@ static int lg_build(void *state, mfs_tree *t, mfs_err *e)
     }
     uint32_t sd = s->nst ? mfs_tree_mkdir(t, raw, "storages") : raw;
     MFS_CHECK(sd, e, MFS_FATAL, ENOMEM, -1, "out of memory");
-    for (size_t i = 0; i < s->nst; i++)
-        if (s->st[i].off != UINT64_MAX)
-            MFS_CHECK(mfs_tree_add_src_range(t, sd, s->st[i].key, s->src, s->st[i].off,
-                                             s->st[i].count * mfs_dtype_get(s->st[i].dtype)->itemsize),
-                      e, MFS_FATAL, ENOMEM, -1, "out of memory");
+    MFS_FORWARD(mfs_torch_fstore_files(t, sd, s->src, s->st, s->nst, e));
     MFS_FORWARD(mfs_pk_security_build(t, s->h, names, 5, &s->where, e));
     return warn ? MFS_WARN : MFS_OK;
 }

@@ -28,12 +28,6 @@
 enum { M_SYS, M_PICKLE, M_TENSORS, M_STORAGES, M_N };
 static const char *const MEMBERS[M_N] = {"sys_info", "pickle", "tensors", "storages"};
 
-struct tstore {
-    const char *key;
-    mfs_dtype dtype;
-    uint64_t off, numel;
-};
-
 struct ttensor {
     const char *key, *storage;
     int ndim;
@@ -48,7 +42,7 @@ struct tarf {
     int have[M_N];
     mfs_pk_heap *h;
     mfs_pk *sys, *root;
-    struct tstore *st;
+    struct mfs_torch_fstore *st;
     size_t nst, capst;
     struct ttensor *tt;
     size_t ntt;
@@ -203,24 +197,11 @@ static const char *key_of(struct tarf *s, const mfs_pk *k, mfs_err *e)
     return mfs_pk_strndup(s->h, buf, strlen(buf), e);
 }
 
-static struct tstore *find_store(struct tarf *s, const char *key)
+static struct mfs_torch_fstore *find_store(struct tarf *s, const char *key)
 {
     for (size_t i = s->nst; i-- > 0;)
         if (strcmp(s->st[i].key, key) == 0) return &s->st[i];
     return NULL;
-}
-
-static int add_store(struct tarf *s, struct tstore t, mfs_err *e)
-{
-    if (s->nst == s->capst) {
-        size_t nc = s->capst ? s->capst * 2 : 64;
-        struct tstore *ns = realloc(s->st, nc * sizeof *ns);
-        MFS_CHECK(ns, e, MFS_FATAL, ENOMEM, -1, "out of memory");
-        s->st = ns;
-        s->capst = nc;
-    }
-    s->st[s->nst++] = t;
-    return MFS_OK;
 }
 
 static int read_storages(struct tarf *s, mfs_err *e)
@@ -232,7 +213,7 @@ static int read_storages(struct tarf *s, mfs_err *e)
         MFS_FORWARD(load(s, M_STORAGES, &pos, &t, e));
         size_t k;
         mfs_pk **v = mfs_pk_items(t, &k);
-        struct tstore st = {0};
+        struct mfs_torch_fstore st = {0};
         MFS_CHECK(t->kind == MFS_PK_TUPLE && k == 3 && (st.key = key_of(s, v[0], e)) &&
                       v[2]->kind == MFS_PK_GLOBAL &&
                       (st.dtype = mfs_torch_dtype_of_storage(v[2]->u.g.name)),
@@ -249,7 +230,7 @@ static int read_storages(struct tarf *s, mfs_err *e)
                   (unsigned long long)st.numel);
         st.off = pos;
         pos += st.numel * isz;
-        MFS_FORWARD(add_store(s, st, e));
+        MFS_FORWARD(mfs_torch_fstore_add(&s->st, &s->nst, &s->capst, st, e));
     }
     mfs_pk *views;
     MFS_FORWARD(load(s, M_STORAGES, &pos, &views, e));
@@ -260,15 +241,15 @@ static int read_storages(struct tarf *s, mfs_err *e)
         mfs_pk **w = mfs_pk_items(v[i], &k);
         const char *target, *rootk;
         int64_t off, numel;
-        struct tstore *root;
+        struct mfs_torch_fstore *root;
         MFS_CHECK(k == 4 && (target = key_of(s, w[0], e)) && (rootk = key_of(s, w[1], e)) &&
                       (root = find_store(s, rootk)) && mfs_pk_int(w[2], &off) && mfs_pk_int(w[3], &numel) &&
                       off >= 0 && numel >= 0 && (uint64_t)off <= root->numel &&
                       (uint64_t)numel <= root->numel - (uint64_t)off,
                   e, MFS_FATAL, EINVAL, (int64_t)v[i]->offset, "torch tar: bad storage view");
-        struct tstore st = {target, root->dtype,
+        struct mfs_torch_fstore st = {target, root->dtype,
                             root->off + (uint64_t)off * mfs_dtype_get(root->dtype)->itemsize, (uint64_t)numel};
-        MFS_FORWARD(add_store(s, st, e));
+        MFS_FORWARD(mfs_torch_fstore_add(&s->st, &s->nst, &s->capst, st, e));
     }
     return MFS_OK;
 }
@@ -337,16 +318,11 @@ static int resolve(struct mfs_torch *c, const mfs_pk *pid, struct mfs_torch_stor
 {
     struct tarf *s = c->ctx;
     const char *k = key_of(s, pid, e);
-    struct tstore *ts = k ? find_store(s, k) : NULL;
+    struct mfs_torch_fstore *ts = k ? find_store(s, k) : NULL;
     if (!ts)
         return mfs_err_set(e, MFS_FATAL, EINVAL, pid ? (int64_t)pid->offset : -1,
                            "torch tar: persistent id is not a known storage");
-    st->dtype = ts->dtype;
-    st->key = ts->key;
-    st->src = s->src;
-    st->off = ts->off;
-    st->numel = ts->numel;
-    st->nbytes = ts->numel * mfs_dtype_get(ts->dtype)->itemsize;
+    mfs_torch_fstore_place(ts, s->src, st);
     return MFS_OK;
 }
 
@@ -360,7 +336,7 @@ static int persid_tensor(struct mfs_torch *c, const mfs_pk *pid, mfs_tensor **ou
     for (size_t i = 0; i < s->ntt && !tt; i++)
         if (strcmp(s->tt[i].key, k) == 0) tt = &s->tt[i];
     if (!tt) return 0;
-    struct tstore *ts = find_store(s, tt->storage);
+    struct mfs_torch_fstore *ts = find_store(s, tt->storage);
     if (!ts)
         return mfs_err_set(e, MFS_FATAL, EINVAL, (int64_t)pid->offset,
                            "torch tar: tensor %s is on unknown storage %s", tt->key, tt->storage);
@@ -404,10 +380,7 @@ static int tar_build(void *state, mfs_tree *t, mfs_err *e)
     MFS_FORWARD(rc = mfs_pk_raw_build(t, raw, "sys_info", s->sys, s->src, "raw", NULL, &s->where, e));
     uint32_t sd = mfs_tree_mkdir(t, raw, "storages");
     MFS_CHECK(sd, e, MFS_FATAL, ENOMEM, -1, "out of memory");
-    for (size_t i = 0; i < s->nst; i++)
-        MFS_CHECK(mfs_tree_add_src_range(t, sd, s->st[i].key, s->src, s->st[i].off,
-                                         s->st[i].numel * mfs_dtype_get(s->st[i].dtype)->itemsize),
-                  e, MFS_FATAL, ENOMEM, -1, "out of memory");
+    MFS_FORWARD(mfs_torch_fstore_files(t, sd, s->src, s->st, s->nst, e));
     MFS_FORWARD(mfs_pk_security_build(t, s->h, s->load_names, s->nloads, &s->where, e));
     return warn ? MFS_WARN : MFS_OK;
 }

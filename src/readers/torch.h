@@ -10,7 +10,8 @@
  *                   whole nn.Module, a checkpoint dict (model, optimizer,
  *                   metadata), a Lightning .ckpt, a TorchScript module;
  *   torch_optim.c   optimizer state_dicts -> optimizer/;
- *   torch_common.c  the zip-archive helpers (prefix, records, raw/).
+ *   torch_common.c  the zip-archive helpers (prefix, records, raw/), and
+ *                   storages at file offsets (legacy and tar readers).
  *
  * Identifier space: pickle objects are keyed by their heap id (vm.h);
  * the tensor made for an object is cached by that id, so an object
@@ -167,6 +168,33 @@ int mfs_torch_zip_record(struct mfs_zip *z, const char *prefix, const char *rel,
  *  source, for raw/ (the caller unrefs). MFS_OK or MFS_FATAL with @e set. */
 int mfs_torch_load_member(struct mfs_zip *z, const char *prefix, const char *rel,
                           mfs_pk_heap *h, mfs_pk **out, mfs_src **src, mfs_err *e);
+
+/* ---- torch_common.c: storages at file offsets (legacy, tar) ---- */
+
+/* A storage whose bytes are one range of the model file. */
+struct mfs_torch_fstore {
+    const char *key;     /* heap string */
+    mfs_dtype dtype;
+    uint64_t off;        /* first data byte; UINT64_MAX: not placed yet */
+    uint64_t numel;      /* elements */
+};
+
+/** mfs_torch_fstore_add() : appends @fs to the growing array *@v (*@n
+ *  used of *@cap; the caller frees *@v). MFS_OK, or MFS_FATAL (out of
+ *  memory) with @e set and the array unchanged. */
+int mfs_torch_fstore_add(struct mfs_torch_fstore **v, size_t *n, size_t *cap,
+                         struct mfs_torch_fstore fs, mfs_err *e);
+
+/** mfs_torch_fstore_place() : fills the dtype, key, src (@src, borrowed),
+ *  off, numel and nbytes of @st from the placed storage @fs. */
+void mfs_torch_fstore_place(const struct mfs_torch_fstore *fs, mfs_src *src,
+                            struct mfs_torch_store *st);
+
+/** mfs_torch_fstore_files() : one file <key> under @dir per placed
+ *  storage of @v (@n of them): its bytes, served from @src. MFS_OK, or
+ *  MFS_FATAL (out of memory) with @e set. */
+int mfs_torch_fstore_files(mfs_tree *t, uint32_t dir, mfs_src *src,
+                           const struct mfs_torch_fstore *v, size_t n, mfs_err *e);
 
 /* ---- torch_zip.c: the zip-format readers (PyTorch, TorchScript) ---- */
 

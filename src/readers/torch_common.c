@@ -1,10 +1,14 @@
 /* torch_common.c: zip-archive helpers shared by the PyTorch zip,
- * TorchScript and torch.export readers.
+ * TorchScript and torch.export readers, and the storages-at-file-offsets
+ * helpers shared by the legacy stream and tar readers.
  *
  * A torch zip keeps every record under one folder, the "archive name"
  * (the file's stem, or "archive"): FORMATS.md §6.1 says to take it from
  * the first member, never to hard-code it. Records are looked up as
- * <prefix><relative name>. */
+ * <prefix><relative name>.
+ *
+ * The legacy and tar formats keep each storage's bytes contiguous in the
+ * file itself; their readers list them as struct mfs_torch_fstore. */
 #include "readers/torch.h"
 #include "core/zip.h"
 #include <ctype.h>
@@ -63,4 +67,42 @@ int mfs_torch_load_member(struct mfs_zip *z, const char *prefix, const char *rel
     if (src && rc >= 0) *src = s;
     else mfs_src_unref(s);
     return rc;
+}
+
+/* ---- storages at file offsets ---- */
+
+int mfs_torch_fstore_add(struct mfs_torch_fstore **v, size_t *n, size_t *cap,
+                         struct mfs_torch_fstore fs, mfs_err *e)
+{
+    if (*n == *cap) {
+        size_t nc = *cap ? *cap * 2 : 64;
+        struct mfs_torch_fstore *nv = realloc(*v, nc * sizeof *nv);
+        MFS_CHECK(nv, e, MFS_FATAL, ENOMEM, -1, "out of memory");
+        *v = nv;
+        *cap = nc;
+    }
+    (*v)[(*n)++] = fs;
+    return MFS_OK;
+}
+
+void mfs_torch_fstore_place(const struct mfs_torch_fstore *fs, mfs_src *src,
+                            struct mfs_torch_store *st)
+{
+    st->dtype = fs->dtype;
+    st->key = fs->key;
+    st->src = src;
+    st->off = fs->off;
+    st->numel = fs->numel;
+    st->nbytes = fs->numel * mfs_dtype_get(fs->dtype)->itemsize;
+}
+
+int mfs_torch_fstore_files(mfs_tree *t, uint32_t dir, mfs_src *src,
+                           const struct mfs_torch_fstore *v, size_t n, mfs_err *e)
+{
+    for (size_t i = 0; i < n; i++)
+        if (v[i].off != UINT64_MAX)
+            MFS_CHECK(mfs_tree_add_src_range(t, dir, v[i].key, src, v[i].off,
+                                             v[i].numel * mfs_dtype_get(v[i].dtype)->itemsize),
+                      e, MFS_FATAL, ENOMEM, -1, "out of memory");
+    return MFS_OK;
 }
