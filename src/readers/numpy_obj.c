@@ -477,6 +477,19 @@ static int get_dtype(const mfs_pk *o, struct mfs_np_array *a, mfs_err *e)
     return MFS_OK;
 }
 
+/* Fills the shape, dtype and order of @a from v[0..2], the (shape, dtype,
+ * is_fortran) run of numpy's ndarray state, which ZNDArrayWrapper's state
+ * repeats. MFS_OK, or MFS_FAILED with @e set. */
+static int get_state_sdf(mfs_pk *const *v, struct mfs_np_array *a, mfs_err *e)
+{
+    MFS_FORWARD(get_shape(v[0], a, e));
+    MFS_FORWARD(get_dtype(v[1], a, e));
+    int64_t fo = 0;
+    mfs_pk_int(v[2], &fo);
+    a->fortran = fo != 0;
+    return MFS_OK;
+}
+
 /* Fills @a from the pickle objects (no I/O). */
 static int describe(const mfs_pk *o, enum form f, struct mfs_np_array *a, const mfs_pk **raw, mfs_err *e)
 {
@@ -488,11 +501,7 @@ static int describe(const mfs_pk *o, enum form f, struct mfs_np_array *a, const 
         if (!st || st->kind != MFS_PK_TUPLE || (st->u.seq.n != 5 && st->u.seq.n != 4))
             return mfs_err_set(e, MFS_FAILED, EINVAL, (int64_t)o->offset, "_reconstruct without a (version, shape, dtype, fortran, data) state");
         mfs_pk **v = st->u.seq.v + (st->u.seq.n == 5);
-        MFS_FORWARD(get_shape(v[0], a, e));
-        MFS_FORWARD(get_dtype(v[1], a, e));
-        int64_t fo = 0;
-        mfs_pk_int(v[2], &fo);
-        a->fortran = fo != 0;
+        MFS_FORWARD(get_state_sdf(v, a, e));
         *raw = v[3];
         if (v[3]->kind == MFS_PK_LIST) a->object = 1;
         return MFS_OK;
@@ -519,13 +528,7 @@ static int describe(const mfs_pk *o, enum form f, struct mfs_np_array *a, const 
         const mfs_pk *s = st ? mfs_pk_dict_get(st, "state") : NULL;
         if (!s || s->kind != MFS_PK_TUPLE || s->u.seq.n < 3 || s->u.seq.n > 4)
             return mfs_err_set(e, MFS_FAILED, EINVAL, (int64_t)o->offset, "ZNDArrayWrapper without a (version, shape, dtype, fortran) state");
-        mfs_pk **v = s->u.seq.v + (s->u.seq.n == 4);
-        MFS_FORWARD(get_shape(v[0], a, e));
-        MFS_FORWARD(get_dtype(v[1], a, e));
-        int64_t fo = 0;
-        mfs_pk_int(v[2], &fo);
-        a->fortran = fo != 0;
-        return MFS_OK;
+        return get_state_sdf(s->u.seq.v + (s->u.seq.n == 4), a, e);
     }
     default:
         return mfs_err_set(e, MFS_FAILED, EINVAL, (int64_t)o->offset, "not an array");
