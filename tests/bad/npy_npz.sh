@@ -101,7 +101,7 @@ PY
 # agree. Debug builds trace "modelfs: debug:" lines to stderr; they are not
 # counted.
 . "$here/batch.inc"
-mfs_batch_run "$work/res" -t 20 -c SHA256SUMS -- "$work"/trunc/* "$work"/flip/*
+mfs_batch_run "$work/res" -1 -t 20 -c SHA256SUMS -- "$work"/trunc/* "$work"/flip/*
 npass=0 nfail=0 nopened=0
 while IFS=$'\t' read -r kind rc nl stray file text; do
   b=${file##*/}

@@ -285,7 +285,7 @@ done
 }
 
 cases
-mfs_batch_run "$work/res" -t 20 -c SHA256SUMS -- "${mounts[@]}"
+mfs_batch_run "$work/res" -1 -t 20 -c SHA256SUMS -- "${mounts[@]}"
 while IFS=$'\t' read -r kind rc nl stray file text; do
   [ "$kind" = end ] && continue
   R_rc[$kind|$file]=$rc R_nl[$kind|$file]=$nl R_text[$kind|$file]=$text
