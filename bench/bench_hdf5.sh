@@ -201,9 +201,6 @@ pm=$(gb "$P_LEN" "${p_m[@]}") pc=$(gb "$P_LEN" "${p_c[@]}") ph=$(bench_gbps "$P_
 gm=$(gb "$G_LEN" "${g_m[@]}") gh=$(bench_gbps "$G_LEN" "$g_h") gl=$(gb "$G_LEN" "${g_l[@]}")
 g2=$(gb "$G_LEN" "${g_2[@]}") g2l=$(gb "$G_LEN" "${g_2l[@]}")
 
-verdict() { awk -v v="$1" -v t="$2" -v op="$3" 'BEGIN {
-    ok = (op == "<") ? v < t : v >= t; print ok ? "ok" : "MISS" }'; }
-ms() { awk -v u="$1" 'BEGIN { printf "%.1f ms", u / 1000 }'; }
 
 bench_row "metric" "value" "target" "notes"
 bench_rule

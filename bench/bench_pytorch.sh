@@ -101,15 +101,8 @@ for i in $(seq "$N"); do
         bench_stop "$ZMNT" "$BENCH_PID"
     fi
 done
-gb() { bench_gbps "$BIG_LEN" "$(bench_min "$@")"; }
-mf=$(gb "${m_first[@]}") ma=$(gb "${m_again[@]}")
-cf=$(gb "${c_first[@]}") ca=$(gb "${c_again[@]}")
-fc=$(gb "${f_cat[@]}")
+bench_rates "$BIG_LEN"
 
-verdict() { awk -v v="$1" -v t="$2" -v op="$3" 'BEGIN {
-    ok = (op == "<") ? v < t : v >= t; print ok ? "ok" : "MISS" }'; }
-ms() { awk -v u="$1" 'BEGIN { printf "%.1f ms", u / 1000 }'; }
-mib() { awk -v k="$1" 'BEGIN { printf "%.1f MiB", k / 1024 }'; }
 speedup=$(bench_ratio "$best_proc" "$best_total")
 
 bench_row "metric" "value" "target" "notes"
@@ -126,7 +119,7 @@ bench_row "(b) 1 GiB tensor, re-read (kernel cache)" "$ma GB/s" ">= 0.9 $(verdic
     "modelfs/ceiling $ra (ceiling $ca GB/s); modelfs/cat $(bench_ratio "$ma" "$fc")"
 bench_row "    baseline: cat of the same bytes" "$fc GB/s" "" "dd bs=1M skip/count from the page-cached file"
 if [ ${#z_first[@]} -gt 0 ]; then
-    zf=$(gb "${z_first[@]}")
+    zf=$(bench_gbps "$BIG_LEN" "$(bench_min "${z_first[@]}")")
     bench_row "    fuse-zip, same stored member" "$zf GB/s" "" \
         "modelfs/fuse-zip $(bench_ratio "$mf" "$zf"); fuse-zip peak RSS $(mib "$zhwm")"
 fi

@@ -84,15 +84,8 @@ for i in $(seq "$N"); do
 
     bench_baselines "$FILE" "$BIG_OFF" "$BIG_LEN"
 done
-gb() { bench_gbps "$BIG_LEN" "$(bench_min "$@")"; }
-mf=$(gb "${m_first[@]}") ma=$(gb "${m_again[@]}")
-cf=$(gb "${c_first[@]}") ca=$(gb "${c_again[@]}")
-fc=$(gb "${f_cat[@]}")
+bench_rates "$BIG_LEN"
 
-verdict() { awk -v v="$1" -v t="$2" -v op="$3" 'BEGIN {
-    ok = (op == "<") ? v < t : v >= t; print ok ? "ok" : "MISS" }'; }
-ms() { awk -v u="$1" 'BEGIN { printf "%.1f ms", u / 1000 }'; }
-mib() { awk -v k="$1" 'BEGIN { printf "%.1f MiB", k / 1024 }'; }
 
 bench_row "metric" "value" "target" "notes"
 bench_rule

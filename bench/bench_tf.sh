@@ -239,10 +239,7 @@ for i in $(seq "$N"); do
 
     bench_baselines "$S0" "$BIG_OFF" "$BIG_LEN"
 done
-gb() { bench_gbps "$BIG_LEN" "$(bench_min "$@")"; }
-mf=$(gb "${m_first[@]}") ma=$(gb "${m_again[@]}")
-cf=$(gb "${c_first[@]}") ca=$(gb "${c_again[@]}")
-fc=$(gb "${f_cat[@]}")
+bench_rates "$BIG_LEN"
 
 # ---- (c) every variable ----
 all_us=() catall_us=()
@@ -263,9 +260,6 @@ done
 all=$(bench_gbps "$total" "$(bench_min "${all_us[@]}")")
 catall=$(bench_gbps "$total" "$(bench_min "${catall_us[@]}")")
 
-verdict() { awk -v v="$1" -v t="$2" -v op="$3" 'BEGIN {
-    ok = (op == "<") ? v < t : v >= t; print ok ? "ok" : "MISS" }'; }
-ms() { awk -v u="$1" 'BEGIN { printf "%.1f ms", u / 1000 }'; }
 
 bench_row "metric" "value" "target" "notes"
 bench_rule
