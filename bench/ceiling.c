@@ -8,13 +8,15 @@
  * The smallest useful FUSE server: its root holds one file, "data", whose
  * bytes are SRCFILE[OFFSET, OFFSET+LENGTH), served with one pread per read
  * request into a buffer and fuse_reply_buf, and nothing else. It uses the
- * same connection settings as the modelfs daemon (src/fuse: max_read
+ * same connection settings and request loop as the modelfs daemon
+ * (src/fuse/spin.c; src/fuse: max_read
  * 1 MiB, keep_cache, 1 MiB st_blksize, max_background 64, no
  * auto_inval_data, long timeouts, multithreaded with clone_fd, ro), so
  * modelfs/ceiling is the cost of modelfs' own work per request, not of
  * FUSE itself. Deliberately separate from src/: it knows no model.
  */
 #include "ceiling.h"
+#include "spin.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -236,6 +238,9 @@ session:
         goto out_session;
     if (fuse_session_mount(se, c.mountpoint) != 0)
         goto out_signals;
+    /* read /dev/fuse as the daemon does (src/fuse/spin.c) */
+    if (!c.singlethread && mfs_spin_install(se, MFS_SPIN_DEFAULT_US) != 0)
+        goto out_unmount;
     if (fuse_daemonize(c.foreground) != 0)
         goto out_unmount;
     if (c.singlethread) {

@@ -24,6 +24,7 @@
  * (libfuse 3.14 wants the same value here and in init(); see fs.h).
  */
 #include "fs.h"
+#include "spin.h"
 #include "tools/shield.h"
 #include "tools/tool.h"
 
@@ -43,6 +44,7 @@ struct mfs_opts {
     char *format;     /* -o format=ID */
     char *log;        /* -o log=FILE */
     double timeout;   /* -o timeout=SECS */
+    long spin;        /* -o spin=US (spin.c) */
     unsigned max_read;/* -o max_read=N (kept for libfuse too) */
     int show_help, show_version, show_formats;
     int extra_args;   /* more than two non-options: usage error */
@@ -55,6 +57,7 @@ static const struct fuse_opt mfs_opt_spec[] = {
     MFS_OPT("format=%s", format),
     MFS_OPT("log=%s", log),
     MFS_OPT("timeout=%lf", timeout),
+    MFS_OPT("spin=%ld", spin),
     FUSE_OPT_KEY("max_read=", KEY_MAX_READ),
     FUSE_OPT_KEY("-h", KEY_HELP),
     FUSE_OPT_KEY("--help", KEY_HELP),
@@ -124,6 +127,8 @@ static void usage(FILE *out, const char *prog)
 "                           with -f, syslog when daemonized)\n"
 "    -o max_read=N          largest read request in bytes (default and\n"
 "                           maximum %u)\n"
+"    -o spin=US             after a metadata reply, poll for the next request\n"
+"                           this long before sleeping (default %d; 0: plain)\n"
 "    --formats              list the format readers and exit\n"
 "    -V, --version          print versions and exit\n"
 "    -h, --help             print this help and exit\n"
@@ -132,7 +137,7 @@ static void usage(FILE *out, const char *prog)
 "Multithreaded with one /dev/fuse clone per worker unless -s.\n"
 "\n"
 "FUSE options:\n",
-            prog, prog, prog, prog, MFS_TIMEOUT_DEFAULT, MFS_MAX_READ);
+            prog, prog, prog, prog, MFS_TIMEOUT_DEFAULT, MFS_MAX_READ, MFS_SPIN_DEFAULT_US);
     fflush(out);
 }
 
@@ -204,7 +209,7 @@ int main(int argc, char **argv)
 {
     struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
     struct mfs_opts o = { .timeout = MFS_TIMEOUT_DEFAULT,
-                          .max_read = MFS_MAX_READ };
+                          .max_read = MFS_MAX_READ, .spin = MFS_SPIN_DEFAULT_US };
     struct fuse_cmdline_opts c;
     struct mfs_fs fs;
     struct fuse_session *se = NULL;
@@ -319,6 +324,8 @@ int main(int argc, char **argv)
         goto out_session;
     if (fuse_session_mount(se, c.mountpoint) != 0)
         goto out_signals;
+    if (!c.singlethread && mfs_spin_install(se, o.spin) != 0)
+        fprintf(stderr, "modelfs: -o spin: libfuse refused custom I/O; reading plainly\n");
     if (shielded ? mfs_shield_ready() != 0 : fuse_daemonize(c.foreground) != 0)
         goto out_unmount;
 
