@@ -8,7 +8,9 @@
  * metadata request (lookup, getattr, readdir, readlink, xattrs: short,
  * bounded work) the leader keeps the role, replies, and polls for the next
  * request without blocking for up to spin_us before sleeping in read();
- * the other workers wait on a condition variable and are not woken. Any
+ * (in poll(): the descriptor stays non-blocking, so no fcntl per request
+ * and no EAGAIN ever reaches libfuse even if workers share one fd); the
+ * other workers wait on a condition variable and are not woken. Any
  * other request (reads: decoding, stats, hashes can take long) hands the
  * role to a waiting worker before it is processed, so slow requests still
  * run in parallel. Plugged in through fuse_session_custom_io() on the
@@ -19,6 +21,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/fuse.h>
+#include <poll.h>
 #include <pthread.h>
 #include <time.h>
 #include <unistd.h>
@@ -29,6 +32,7 @@ static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t g_cv = PTHREAD_COND_INITIALIZER;
 static int g_leader;            /* some worker holds the reading role */
 static _Thread_local int t_lead; /* this worker holds it */
+static _Thread_local int t_nbfd = -1; /* the fd this worker made non-blocking */
 
 static void unlock_mu(void *m) { pthread_mutex_unlock(m); }
 
@@ -55,11 +59,15 @@ static int is_meta(const void *buf, ssize_t n)
     }
 }
 
-static void set_nonblock(int fd, int on)
+/* Makes @fd non-blocking, once per worker (each has its cloned fd). */
+static void make_nonblocking(int fd)
 {
+    if (t_nbfd == fd)
+        return;
     int fl = fcntl(fd, F_GETFL);
-    if (fl >= 0 && !!(fl & O_NONBLOCK) != on)
-        fcntl(fd, F_SETFL, on ? fl | O_NONBLOCK : fl & ~O_NONBLOCK);
+    if (fl >= 0 && !(fl & O_NONBLOCK))
+        fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+    t_nbfd = fd;
 }
 
 /* Gives the reading role up and wakes one waiting worker. */
@@ -88,17 +96,20 @@ static ssize_t mfs_spin_read(int fd, void *buf, size_t len, void *userdata)
         g_leader = t_lead = 1;
         pthread_cleanup_pop(1);
     }
-    set_nonblock(fd, 1);
+    make_nonblocking(fd);
     struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
+    int spinning = 1;
     for (;;) {
         r = read(fd, buf, len);
-        if (r >= 0 || errno != EAGAIN || elapsed_us(&t0) >= g_spin_us)
+        if (r >= 0 || errno != EAGAIN)
             break;
-    }
-    if (r < 0 && errno == EAGAIN) {
-        set_nonblock(fd, 0);
-        r = read(fd, buf, len);
+        if (spinning && elapsed_us(&t0) < g_spin_us)
+            continue;
+        spinning = 0; /* sleep until a request (or an error) is there */
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (poll(&p, 1, -1) < 0 && errno != EINTR)
+            break;
     }
     err = errno;
     /* keep the role for a metadata request, else let another read */
